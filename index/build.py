@@ -1,0 +1,314 @@
+"""Build a new index generation from validated seeds, then switch CURRENT to it atomically.
+
+Layout of an index directory:
+  CURRENT            symlink to the generation in service (relative, swapped with os.replace)
+  gen-<time>-<ver>/  complete generations; the newest three are kept
+  .tmp-<...>/        a generation being written; never pointed at, removed if a build dies
+  .build.lock        held (flock) by the one build allowed at a time
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import store
+from .caveat_rules import CaveatMatcher
+from .chunking import chunk
+from .errors import BuildLockedError, IndexUnavailable, SeedError, SeedProblem
+from .grading import reading_grade
+from .seeds import Seeds, load
+from .tagging import Tagger
+
+# Bump when chunking, tagging, grading or the schema change, so the version changes too.
+PIPELINE_VERSION = "1"
+KEEP_GENERATIONS = 3
+CURRENT = "CURRENT"
+LOCK = ".build.lock"
+GEN_PREFIX = "gen-"
+TMP_PREFIX = ".tmp-"
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass
+class BuildResult:
+    generation: Path
+    manifest: dict[str, Any]
+
+
+def snippet_id(source_id: str, text: str, occurrence: int) -> str:
+    """Stable id from source id and content; `occurrence` separates repeats of the same text."""
+    digest = hashlib.sha256(f"{source_id}\0{occurrence}\0{text}".encode()).hexdigest()
+    return f"{source_id}-{digest[:12]}"
+
+
+def make_snippets(seeds: Seeds, progress: Progress | None = None,
+                  started: float | None = None) -> tuple[list[dict], list[dict]]:
+    """Chunk, tag, grade and caveat every source. Returns (snippets, source records)."""
+    tagger = Tagger(seeds.conditions)
+    matcher = CaveatMatcher(seeds.caveats)
+    started = time.monotonic() if started is None else started
+    snippets: list[dict] = []
+    source_records: list[dict] = []
+    for number, source in enumerate(seeds.sources, start=1):
+        title_line, chunks = chunk(source.text)
+        focus = tagger.focus(source.title)
+        seen: Counter[str] = Counter()
+        ids = []
+        for paragraph, piece in enumerate(chunks, start=1):
+            sid = snippet_id(source.id, piece.text, seen[piece.text])
+            seen[piece.text] += 1
+            mentions = tagger.tag(piece.text)
+            conditions = sorted(set(mentions) | ({focus} if focus else set()))
+            snippets.append({
+                "id": sid,
+                "source_id": source.id,
+                "text": piece.text,
+                "title": source.title,
+                "section": piece.section,
+                "lead_in": piece.lead_in,
+                "paragraph": paragraph,
+                "position": len(snippets),
+                "char_start": piece.start,
+                "char_end": piece.end,
+                "text_sha256": hashlib.sha256(piece.text.encode()).hexdigest(),
+                "conditions": conditions,
+                "mentions": mentions,
+                "focus": focus,
+                "reading_grade": reading_grade(piece.text),
+                "caveats": matcher.match(sid, source.id, conditions, piece.text),
+                "url": source.url,
+                "retrieved": source.retrieved,
+            })
+            ids.append(sid)
+        source_records.append({
+            "id": source.id, "title": source.title, "title_line": title_line,
+            "publisher": source.publisher, "url": source.url, "retrieved": source.retrieved,
+            "license": source.license, "last_reviewed": source.last_reviewed,
+            "focus": focus, "characters": len(source.text),
+            "text_sha256": hashlib.sha256(source.text.encode()).hexdigest(),
+            "snippet_ids": ids,
+        })
+        if progress:
+            progress(number, len(snippets), time.monotonic() - started)
+    return snippets, source_records
+
+
+def _check_caveat_targets(seeds: Seeds, snippets: list[dict], from_pages: bool) -> None:
+    """A caveat aimed at a source or snippet of this build must find it (else the text changed).
+
+    A pages build indexes other documents with the seeds' catalogue, so only targets inside
+    the built sources are checked then.
+    """
+    built_sources = {s.id for s in seeds.sources}
+    snippet_ids = {s["id"] for s in snippets}
+    problems = []
+    for caveat in seeds.caveats:
+        for source_id in caveat.sources:
+            if source_id not in built_sources and not from_pages:
+                problems.append(SeedProblem(seeds.caveats_path, caveat.line,
+                                            f"caveat {caveat.id!r}: unknown source {source_id!r}"))
+        for sid in caveat.snippets:
+            source_id = sid.rsplit("-", 1)[0]
+            if (source_id in built_sources or not from_pages) and sid not in snippet_ids:
+                problems.append(SeedProblem(
+                    seeds.caveats_path, caveat.line,
+                    f"caveat {caveat.id!r}: snippet {sid!r} does not exist (was its text "
+                    "edited?); update the id or the rule"))
+    if problems:
+        raise SeedError(problems)
+
+
+def _manifest(seeds: Seeds, snippets: list[dict], sources: list[dict],
+              generation: str, built_at: str, seconds: float) -> dict[str, Any]:
+    per_condition = Counter(c for s in snippets for c in s["conditions"])
+    per_caveat = Counter(c for s in snippets for c in s["caveats"])
+    version = hashlib.sha256(f"{PIPELINE_VERSION}\0{seeds.input_digest}".encode()).hexdigest()
+    return {
+        "version": version[:16],
+        "pipeline_version": PIPELINE_VERSION,
+        "generation": generation,
+        "built_at": built_at,
+        "build_seconds": round(seconds, 3),
+        "counts": {
+            "sources": len(sources),
+            "snippets": len(snippets),
+            "per_source": {s["id"]: len(s["snippet_ids"]) for s in sources},
+            "per_condition": {c.slug: per_condition.get(c.slug, 0) for c in seeds.conditions},
+            "per_caveat": {c.id: per_caveat.get(c.id, 0) for c in seeds.caveats
+                           if c.scope == "snippet"},
+        },
+    }
+
+
+@contextmanager
+def build_lock(index_dir: Path, wait_seconds: float = 0.0):
+    """One writer at a time: a second build waits up to `wait_seconds`, then fails clearly."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / LOCK
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BuildLockedError(
+                        f"another build is running in {index_dir} (it holds {path}); "
+                        "wait for it to finish or pass --wait SECONDS") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def switch_current(index_dir: Path, generation: Path) -> None:
+    """Point CURRENT at `generation` in one atomic rename; readers see old or new, never none."""
+    tmp_link = index_dir / f"{CURRENT}.{uuid.uuid4().hex}"
+    os.symlink(generation.name, tmp_link)
+    os.replace(tmp_link, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+
+
+def current_generation(index_dir: Path | str) -> Path:
+    """The generation CURRENT points at. Raises IndexUnavailable with the reason."""
+    pointer = Path(index_dir) / CURRENT
+    if not pointer.is_symlink():
+        raise IndexUnavailable(f"no index built yet: {pointer} does not exist "
+                               "(run `snippets build`)")
+    target = pointer.parent / os.readlink(pointer)
+    if not (target / store.MANIFEST).is_file():
+        raise IndexUnavailable(f"{pointer} points at {target.name}, which is missing or "
+                               "incomplete")
+    return target
+
+
+def generations(index_dir: Path) -> list[Path]:
+    """Complete generations, oldest first (names start with the build time)."""
+    return sorted(p for p in index_dir.glob(f"{GEN_PREFIX}*") if p.is_dir())
+
+
+def _prune(index_dir: Path, keep: Path) -> None:
+    for leftover in index_dir.glob(f"{TMP_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # from a build that was killed
+    for link in index_dir.glob(f"{CURRENT}.*"):
+        link.unlink(missing_ok=True)
+    old = [g for g in generations(index_dir) if g != keep]
+    for generation in old[: max(0, len(old) - (KEEP_GENERATIONS - 1))]:
+        shutil.rmtree(generation, ignore_errors=True)
+
+
+def _write_generation(tmp: Path, seeds: Seeds, snippets: list[dict], sources: list[dict],
+                      manifest: dict[str, Any], progress: Progress | None,
+                      started: float) -> None:
+    tmp.mkdir()
+    ix = store.create_whoosh(tmp)
+    writer = ix.writer(limitmb=256)
+    try:
+        for number, snippet in enumerate(snippets, start=1):
+            writer.add_document(**store.to_document(snippet))
+            if progress and number % 2000 == 0:
+                progress(len(sources), number, time.monotonic() - started)
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
+    finally:
+        ix.close()
+    per_condition = manifest["counts"]["per_condition"]
+    store.write_json(tmp / "sources.json", sources)
+    store.write_json(tmp / "conditions.json", {
+        "meta": seeds.vocabulary_meta,
+        "conditions": [{
+            "slug": c.slug, "label": c.label, "terms": list(c.terms),
+            "abbreviations": list(c.abbreviations),
+            "codes": {system: list(codes) for system, codes in c.codes.items()},
+            "snippet_count": per_condition.get(c.slug, 0),
+        } for c in seeds.conditions],
+    })
+    store.write_json(tmp / "caveats.json", [c.public() for c in seeds.caveats])
+    # The manifest goes last: a directory without one is never a complete generation.
+    manifest["build_seconds"] = round(time.monotonic() - started, 3)
+    store.write_json(tmp / store.MANIFEST, manifest)
+    _fsync_dir(tmp)
+
+
+def build(seeds_dir: Path | str, index_dir: Path | str, pages: Path | str | None = None,
+          pages_limit: int | None = None, progress: Progress | None = None,
+          wait_seconds: float = 0.0) -> BuildResult:
+    """Validate inputs, write a new generation, switch CURRENT, prune old generations.
+
+    On any failure CURRENT is untouched and no partial generation is left behind.
+    """
+    started = time.monotonic()
+    index_dir = Path(index_dir)
+    seeds = load(seeds_dir, pages, pages_limit)
+    snippets, sources = make_snippets(seeds, progress, started)
+    _check_caveat_targets(seeds, snippets, from_pages=pages is not None)
+    now = dt.datetime.now(dt.UTC)
+    with build_lock(index_dir, wait_seconds):
+        built_at = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+        manifest = _manifest(seeds, snippets, sources, "", built_at, 0.0)
+        name = f"{GEN_PREFIX}{now:%Y%m%dT%H%M%S%fZ}-{manifest['version'][:8]}"
+        manifest["generation"] = name
+        tmp = index_dir / f"{TMP_PREFIX}{name}"
+        try:
+            _write_generation(tmp, seeds, snippets, sources, manifest, progress, started)
+            final = index_dir / name
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        switch_current(index_dir, final)
+        _prune(index_dir, final)
+    return BuildResult(final, manifest)
+
+
+def check(index_dir: Path | str) -> tuple[dict[str, Any], list[str]]:
+    """Open the current generation and compare it with its manifest.
+
+    Returns (manifest, problems); no problems means the index is sound.
+    """
+    generation = current_generation(index_dir)
+    manifest = store.read_json(generation / store.MANIFEST)
+    problems = []
+    for name in store.SIDE_FILES:
+        if not (generation / name).is_file():
+            problems.append(f"{name} is missing")
+    try:
+        ix = store.open_whoosh(generation)
+        with ix.searcher() as searcher:
+            total = searcher.doc_count()
+            per_source = Counter(f["source_id"] for f in searcher.all_stored_fields())
+        ix.close()
+    except Exception as exc:  # any Whoosh failure means the index is damaged
+        problems.append(f"the Whoosh index does not open: {type(exc).__name__}: {exc}")
+        return manifest, problems
+    counts = manifest["counts"]
+    if total != counts["snippets"]:
+        problems.append(f"index holds {total} snippets, manifest says {counts['snippets']}")
+    if dict(per_source) != {k: v for k, v in counts["per_source"].items() if v}:
+        problems.append("per-source snippet counts differ from the manifest")
+    return manifest, problems

@@ -1,0 +1,94 @@
+"""The on-disk layout of one index generation: a Whoosh index plus JSON side files.
+
+A generation directory holds the Whoosh segment files and:
+  manifest.json    version (hash of inputs), built_at, counts
+  sources.json     source metadata with the ordered ids of each source's snippets
+  conditions.json  the vocabulary with codes and snippet counts
+  caveats.json     the caveat catalogue the snippets' caveat ids refer to
+Everything a request needs comes from one generation, so an answer never mixes two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+from whoosh.analysis import StemmingAnalyzer
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+
+MANIFEST = "manifest.json"
+SIDE_FILES = ("sources.json", "conditions.json", "caveats.json")
+
+
+def make_schema() -> Schema:
+    stemmed = StemmingAnalyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        source_id=ID(stored=True, sortable=True),
+        # Stemmed, with positions for phrase queries, and an unstemmed copy for spelling.
+        text=TEXT(stored=True, analyzer=stemmed, phrase=True, spelling=True),
+        title=TEXT(stored=True, analyzer=stemmed, phrase=False),
+        section=TEXT(stored=True, analyzer=stemmed, phrase=False),
+        lead_in=STORED,
+        paragraph=NUMERIC(stored=True, sortable=True),
+        position=NUMERIC(stored=True, sortable=True),
+        char_start=NUMERIC(stored=True),
+        char_end=NUMERIC(stored=True),
+        text_sha256=STORED,
+        conditions=KEYWORD(stored=True, commas=True, scorable=True),
+        mentions=KEYWORD(stored=True, commas=True),
+        focus=ID(stored=True),
+        reading_grade=STORED,
+        # Whoosh's sortable float columns are broken, so the grade is filtered as int tenths.
+        grade_tenths=NUMERIC(int, sortable=True),
+        caveats=KEYWORD(stored=True, commas=True),
+        url=STORED,
+        retrieved=STORED,
+    )
+
+
+def write_json(path: Path, data: Any) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=1, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_json(path: Path) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def to_document(snippet: dict[str, Any]) -> dict[str, Any]:
+    """A snippet record as Whoosh fields (lists become comma-joined keywords)."""
+    doc = dict(snippet)
+    doc["grade_tenths"] = round(snippet["reading_grade"] * 10)
+    for name in ("conditions", "mentions", "caveats"):
+        doc[name] = ",".join(snippet[name])
+    for name in ("section", "focus"):
+        if doc[name] is None:
+            del doc[name]
+    return doc
+
+
+def from_stored(fields: dict[str, Any]) -> dict[str, Any]:
+    """Stored Whoosh fields back to a snippet record."""
+    record = dict(fields)
+    for name in ("conditions", "mentions", "caveats"):
+        value = record.get(name) or ""
+        record[name] = [v for v in value.split(",") if v]
+    record.setdefault("section", None)
+    record.setdefault("focus", None)
+    return record
+
+
+def open_whoosh(generation: Path):
+    return whoosh_index.open_dir(str(generation))
+
+
+def create_whoosh(generation: Path):
+    return whoosh_index.create_in(str(generation), make_schema())

@@ -1,0 +1,40 @@
+"""Tag text with the vocabulary's conditions: labels, terms and abbreviations on word boundaries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .seeds import Condition
+
+
+def _term_pattern(term: str) -> str:
+    # Spaces and hyphens inside a term match either ("post-traumatic" = "post traumatic").
+    words = [re.escape(w) for w in re.split(r"[\s-]+", term.strip()) if w]
+    return r"[\s-]+".join(words)
+
+
+class Tagger:
+    """Compiled matchers for one vocabulary; build once per index build."""
+
+    def __init__(self, conditions: Iterable[Condition]):
+        self._matchers: list[tuple[str, re.Pattern[str]]] = []
+        for condition in conditions:
+            parts = []
+            terms = sorted({condition.label, *condition.terms}, key=len, reverse=True)
+            if terms:
+                alternatives = "|".join(_term_pattern(t) for t in terms)
+                parts.append(rf"(?i:\b(?:{alternatives})(?:s|es)?\b)")
+            if condition.abbreviations:
+                alternatives = "|".join(re.escape(a) for a in condition.abbreviations)
+                parts.append(rf"\b(?:{alternatives})s?\b")
+            self._matchers.append((condition.slug, re.compile("|".join(parts))))
+
+    def tag(self, text: str) -> list[str]:
+        """The slugs of every condition the text mentions, in vocabulary order."""
+        return [slug for slug, pattern in self._matchers if pattern.search(text)]
+
+    def focus(self, title: str) -> str | None:
+        """The one condition an article's title is about, or None if it names zero or several."""
+        found = self.tag(title)
+        return found[0] if len(found) == 1 else None

@@ -1,0 +1,112 @@
+"""The `snippets` command: build and check the index (and, later, serve it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from index import build as index_build
+from index.errors import BuildLockedError, IndexUnavailable, SeedError
+
+
+def default_index_dir() -> str:
+    return os.environ.get("SNIPPETS_INDEX_DIR") or "var/index"
+
+
+@click.group()
+def cli() -> None:
+    """Patient-education snippets: build the index, check it, serve it."""
+
+
+def _progress_printer():
+    """On a terminal, one self-overwriting progress line; piped or in CI, nothing."""
+    if not sys.stderr.isatty():
+        return None
+    last = [0.0]
+
+    def show(documents: int, snippets: int, elapsed: float) -> None:
+        if elapsed - last[0] < 0.2:
+            return
+        last[0] = elapsed
+        click.echo(f"\r  documents read {documents:,}  snippets {snippets:,}  "
+                   f"elapsed {elapsed:0.1f}s", nl=False, err=True)
+
+    return show
+
+
+def _summary(manifest: dict) -> str:
+    counts = manifest["counts"]
+    lines = [
+        f"index version {manifest['version']}  generation {manifest['generation']}",
+        f"built at {manifest['built_at']} in {manifest['build_seconds']:.2f}s",
+        f"sources {counts['sources']:,}  snippets {counts['snippets']:,}",
+    ]
+    if counts["sources"] <= 20:
+        lines.append("snippets per source:")
+        lines += [f"  {sid:<28} {n:>6,}" for sid, n in counts["per_source"].items()]
+    lines.append("snippets per condition:")
+    lines += [f"  {slug:<28} {n:>6,}" for slug, n in counts["per_condition"].items()]
+    lines.append("snippets per caveat:")
+    lines += [f"  {cid:<36} {n:>6,}" for cid, n in counts["per_caveat"].items()]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--seeds", "seeds_dir", default="seeds", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory with articles, catalog.yaml, conditions.yaml, caveats.yaml.")
+@click.option("--pages", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Index documents from a JSONL pages file instead of the seed articles.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="With --pages: index only the first N pages.")
+@click.option("--index", "index_dir", default=default_index_dir, show_default="$SNIPPETS_INDEX_DIR "
+              "or var/index", type=click.Path(file_okay=False, path_type=Path),
+              help="Index directory (generations and the CURRENT pointer).")
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait for another running build before giving up.")
+def build(seeds_dir: Path, pages: Path | None, limit: int | None, index_dir: Path,
+          wait: float) -> None:
+    """Build a new index generation and switch to it."""
+    progress = _progress_printer()
+    started = time.monotonic()
+    try:
+        result = index_build.build(seeds_dir, index_dir, pages=pages, pages_limit=limit,
+                                   progress=progress, wait_seconds=wait)
+    except SeedError as exc:
+        if progress:
+            click.echo(err=True)
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"build failed: {len(exc.problems)} problem(s) in the inputs; "
+                   "the index in service is unchanged", err=True)
+        sys.exit(1)
+    except BuildLockedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if progress:
+        click.echo(f"\r  done in {time.monotonic() - started:0.1f}s" + " " * 40, err=True)
+    click.echo(_summary(result.manifest))
+
+
+@cli.command()
+@click.option("--index", "index_dir", default=default_index_dir, show_default="$SNIPPETS_INDEX_DIR "
+              "or var/index", type=click.Path(file_okay=False, path_type=Path))
+def check(index_dir: Path) -> None:
+    """Print the manifest of the index in service and verify it opens and its counts match."""
+    try:
+        manifest, problems = index_build.check(index_dir)
+    except IndexUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(manifest, indent=2, sort_keys=True))
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"ok: {manifest['counts']['snippets']:,} snippets in {manifest['generation']}",
+               err=True)

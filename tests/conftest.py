@@ -1,0 +1,35 @@
+"""Shared fixtures: the real seeds, and one real index built from them per test run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index.build import build
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+CORPUS = ROOT.parent / "shared" / "corpus" / "medquad-pages.jsonl"
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    return SEEDS
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory) -> Path:
+    """An index directory built once from the real seeds; tests must not modify it."""
+    index_dir = tmp_path_factory.mktemp("index")
+    build(SEEDS, index_dir)
+    return index_dir
+
+
+@pytest.fixture
+def seeds_copy(tmp_path) -> Path:
+    """A private copy of the seeds that a test may break."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target

@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test test lint serve build clean
+.PHONY: install install-test test lint serve build openapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,6 +20,12 @@ test: install-test
 
 lint: install-test
 	$(BIN)/ruff check .
+
+serve: install
+	$(BIN)/snippets serve --bind 127.0.0.1:8000
+
+openapi: install
+	$(BIN)/snippets openapi
 
 build: install
 	$(BIN)/snippets build

@@ -1,1 +1,73 @@
-"""The snippets service: a Flask API over the index (see create_app in the API issue)."""
+"""The snippets service: a Flask API over the index, built by create_app()."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from index.errors import IndexUnavailable
+from index.search import IndexReader
+
+from .config import Config
+from .errors import PROBLEM_JSON, handle_http_exception, problem_response
+from .schemas import ProblemSchema
+
+
+class SnippetsApi(Api):
+    """flask-smorest's Api, with problem+json as the one documented and returned error shape."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        # Same components as flask-smorest registers, but with our error media type.
+        for status in HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (problem details)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+    def handle_http_exception(self, error: HTTPException):
+        return handle_http_exception(error)
+
+
+def _index_unavailable(error: IndexUnavailable):
+    return problem_response(503, f"the index is not available: {error}",
+                            headers={"Retry-After": "5"})
+
+
+def create_app(config: type | dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    logging.getLogger("service").setLevel(app.config["LOG_LEVEL"])
+
+    api = SnippetsApi(app, spec_kwargs={
+        "info": {"description": "Paragraph-level patient-education snippets, each with an exact "
+                                "citation and the caveats a clinician should read first."},
+    })
+    app.extensions["snippets_api"] = api
+    app.extensions["snippets_index"] = IndexReader(app.config["INDEX_DIR"])
+    app.register_error_handler(IndexUnavailable, _index_unavailable)
+
+    from . import catalogue, docs, health, snippets
+
+    api.register_blueprint(snippets.blp)
+    api.register_blueprint(catalogue.sources_blp)
+    api.register_blueprint(catalogue.conditions_blp)
+    api.register_blueprint(catalogue.caveats_blp)
+    api.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
+    return app

@@ -110,3 +110,55 @@ def check(index_dir: Path) -> None:
         sys.exit(1)
     click.echo(f"ok: {manifest['counts']['snippets']:,} snippets in {manifest['generation']}",
                err=True)
+
+
+@cli.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=2, show_default=True)
+@click.option("--seeds", "seeds_dir",
+              default=lambda: os.environ.get("SNIPPETS_SEEDS_DIR") or "seeds",
+              show_default="$SNIPPETS_SEEDS_DIR or seeds", type=click.Path(path_type=Path),
+              help="Seeds to build from when there is no index yet.")
+@click.option("--index", "index_dir", default=default_index_dir, show_default="$SNIPPETS_INDEX_DIR "
+              "or var/index", type=click.Path(file_okay=False, path_type=Path))
+def serve(bind: str, workers: int, seeds_dir: Path, index_dir: Path) -> None:
+    """Serve the API with gunicorn, building the index from the seeds first if there is none."""
+    try:
+        index_build.current_generation(index_dir)
+    except IndexUnavailable:
+        click.echo(f"no index in {index_dir}: building it from {seeds_dir}", err=True)
+        try:
+            result = index_build.build(seeds_dir, index_dir, wait_seconds=60)
+        except (SeedError, BuildLockedError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        click.echo(_summary(result.manifest), err=True)
+    env = dict(os.environ, SNIPPETS_INDEX_DIR=str(index_dir.resolve()))
+    args = [sys.executable, "-m", "gunicorn", "--config", "python:service.gunicorn_conf",
+            "--no-control-socket", "--bind", bind, "--workers", str(workers)]
+    click.echo(f"serving on http://{bind} with {workers} worker(s), index {index_dir}", err=True)
+    os.execve(sys.executable, args, env)
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("openapi.yaml"), show_default=True)
+@click.option("--check", "check_only", is_flag=True,
+              help="Exit 1 if the file differs from what the code generates.")
+def openapi(output: Path, check_only: bool) -> None:
+    """Write the OpenAPI spec generated from the code (commit the result)."""
+    from service import create_app
+    from service.docs import spec_yaml
+
+    app = create_app()
+    with app.app_context():
+        text = spec_yaml(app.extensions["snippets_api"].spec.to_dict())
+    if check_only:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            click.echo(f"{output} is out of date: run `snippets openapi`", err=True)
+            sys.exit(1)
+        click.echo(f"{output} is up to date", err=True)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,286 @@
+"""Search the index in service: open CURRENT once, reopen when a new generation is switched in.
+
+The service talks to the index only through this module: `IndexReader.generation()` gives the
+generation in service, and `Generation.search(SearchQuery)` returns hits and a total. User text
+is never handed to a query parser: words and quoted phrases become Whoosh query objects here,
+so no input can raise a parser error.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from whoosh import query as wq
+
+from . import store
+from .build import CURRENT
+from .errors import IndexUnavailable
+
+_PHRASE = re.compile(r'"([^"]*)"')
+_MAX_CORRECTIONS_BELOW = 3  # suggest a spelling when a query finds fewer hits than this
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    conditions: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    max_grade: float | None = None
+    limit: int = 10
+    offset: int = 0
+
+
+@dataclass
+class SearchResult:
+    hits: list[dict[str, Any]]
+    total: int
+    words: list[str] = field(default_factory=list)
+    phrases: list[str] = field(default_factory=list)
+    match: str = "all"  # "all" words matched, or "any" after relaxing a query that found nothing
+    suggestion: str | None = None
+
+
+def split_query(text: str) -> tuple[list[str], list[str]]:
+    """Plain words and quoted phrases. Any other character is just text (an unclosed quote too)."""
+    phrases = [p.strip() for p in _PHRASE.findall(text) if p.strip()]
+    rest = _PHRASE.sub(" ", text).replace('"', " ")
+    words = re.findall(r"\w+", rest)
+    return words, [" ".join(re.findall(r"\w+", p)) for p in phrases if re.search(r"\w", p)]
+
+
+class Generation:
+    """One opened, immutable index generation with its side files."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = path.name
+        try:
+            self.manifest = store.read_json(path / store.MANIFEST)
+            sources = store.read_json(path / "sources.json")
+            vocabulary = store.read_json(path / "conditions.json")
+            caveats = store.read_json(path / "caveats.json")
+            self._ix = store.open_whoosh(path)
+            self._searcher = self._ix.searcher()
+        except Exception as exc:  # a damaged generation: say why, never crash the worker
+            raise IndexUnavailable(f"index generation {self.name} cannot be opened: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+        self.sources = {s["id"]: s for s in sources}
+        self.conditions = vocabulary["conditions"]
+        self.vocabulary_meta = vocabulary.get("meta", {})
+        self.caveats = {c["id"]: c for c in caveats}
+        self._neighbours: dict[str, tuple[str | None, str | None]] = {}
+        for source in sources:
+            ids = source["snippet_ids"]
+            for i, sid in enumerate(ids):
+                self._neighbours[sid] = (ids[i - 1] if i else None,
+                                         ids[i + 1] if i + 1 < len(ids) else None)
+        self._analyzer = self._ix.schema["text"].analyzer
+        self._lock = threading.Lock()  # Whoosh searchers are not documented as thread-safe
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    def snippet(self, snippet_id: str) -> dict[str, Any] | None:
+        with self._guard():
+            fields = self._searcher.document(id=snippet_id)
+        return store.from_stored(fields) if fields else None
+
+    def neighbours(self, snippet_id: str) -> tuple[str | None, str | None]:
+        return self._neighbours.get(snippet_id, (None, None))
+
+    def conditions_for_code(self, system: str, code: str) -> list[str]:
+        """Slugs whose codes cover `code`. ICD-10-CM matches when an entry code is a prefix of
+        the query code (F43.10 -> F43.1), compared without dots; SNOMED CT matches exactly."""
+        if system == "icd10cm":
+            wanted = code.replace(".", "").upper()
+            return [c["slug"] for c in self.conditions
+                    if any(wanted.startswith(e.replace(".", "").upper())
+                           for e in c["codes"].get("icd10cm", []))]
+        return [c["slug"] for c in self.conditions if code in c["codes"].get(system, [])]
+
+    def close(self) -> None:
+        self._searcher.close()
+        self._ix.close()
+
+    # -- search -----------------------------------------------------------------------------
+
+    def _terms(self, text: str) -> list[str]:
+        return [t.text for t in self._analyzer(text, mode="query")]
+
+    def _filter(self, q: SearchQuery) -> wq.Query | None:
+        parts: list[wq.Query] = []
+        if q.conditions:
+            parts.append(wq.Or([wq.Term("conditions", c) for c in q.conditions]))
+        if q.sources:
+            parts.append(wq.Or([wq.Term("source_id", s) for s in q.sources]))
+        if q.max_grade is not None:
+            parts.append(wq.NumericRange("grade_tenths", None, round(q.max_grade * 10)))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else wq.And(parts)
+
+    def _text_query(self, words: list[str], phrases: list[str], relaxed: bool) -> wq.Query | None:
+        terms = self._terms(" ".join(words))
+        required: list[wq.Query] = []
+        for phrase in phrases:
+            phrase_terms = self._terms(phrase)
+            if len(phrase_terms) == 1:
+                required.append(wq.Term("text", phrase_terms[0]))
+            elif phrase_terms:
+                required.append(wq.Phrase("text", phrase_terms, boost=2.0))
+        if terms:
+            term_queries = [wq.Term("text", t) for t in dict.fromkeys(terms)]
+            core: wq.Query = wq.Or(term_queries) if relaxed else wq.And(term_queries)
+            if len(terms) > 1:
+                # Words next to each other, as typed, rank above the same words scattered.
+                core = wq.AndMaybe(core, wq.Phrase("text", terms, boost=3.0))
+            required.append(core)
+        if not required:
+            return None
+        return required[0] if len(required) == 1 else wq.And(required)
+
+    def search(self, q: SearchQuery) -> SearchResult:
+        words, phrases = split_query(q.text)
+        filter_q = self._filter(q)
+        with self._guard():
+            if not words and not phrases:
+                return self._browse(q, filter_q)
+            result = self._run(q, words, phrases, filter_q, relaxed=False)
+            if result.total == 0 and len(words) > 1:
+                relaxed = self._run(q, words, phrases, filter_q, relaxed=True)
+                if relaxed.total:
+                    relaxed.match = "any"
+                    result = relaxed
+            if result.total < _MAX_CORRECTIONS_BELOW:
+                result.suggestion = self._suggest(q.text, words)
+            return result
+
+    def _run(self, q: SearchQuery, words: list[str], phrases: list[str],
+             filter_q: wq.Query | None, relaxed: bool) -> SearchResult:
+        text_q = self._text_query(words, phrases, relaxed)
+        if text_q is None:  # only stop words, e.g. "the"
+            return SearchResult([], 0, words, phrases)
+        results = self._searcher.search(text_q, filter=filter_q, limit=q.offset + q.limit)
+        total = len(results)
+        marks = set(self._terms(" ".join(words + phrases)))
+        hits = []
+        for hit in results[q.offset:q.offset + q.limit]:
+            record = store.from_stored(hit.fields())
+            record["score"] = round(float(hit.score), 4)
+            record["highlight"] = self.highlight(record["text"], marks)
+            hits.append(record)
+        return SearchResult(hits, total, words, phrases)
+
+    def _browse(self, q: SearchQuery, filter_q: wq.Query | None) -> SearchResult:
+        """No query text: snippets that mention a requested condition first, then those that are
+        only in an article about it; each group in source and paragraph order."""
+        matched = list(self._searcher.docs_for_query(filter_q or wq.Every()))
+        mentioning = set()
+        if q.conditions:
+            mentioning = set(self._searcher.docs_for_query(
+                wq.Or([wq.Term("mentions", c) for c in q.conditions])))
+        position = self._searcher.reader().column_reader("position")
+        matched.sort(key=lambda d: (d not in mentioning, position[d]))
+        hits = []
+        for docnum in matched[q.offset:q.offset + q.limit]:
+            record = store.from_stored(self._searcher.stored_fields(docnum))
+            record["score"] = None
+            record["highlight"] = html.escape(record["text"], quote=False)
+            hits.append(record)
+        return SearchResult(hits, len(matched))
+
+    def _suggest(self, text: str, words: list[str]) -> str | None:
+        corrector = self._searcher.corrector("text")
+        suggestion = text
+        changed = False
+        for word in dict.fromkeys(words):
+            if len(word) < 3 or word.isdigit() or not self._terms(word):
+                continue
+            lowered = word.lower()
+            if self._searcher.doc_frequency("spell_text", lowered):
+                continue
+            options = corrector.suggest(lowered, limit=1, maxdist=2)
+            if options and options[0] != lowered:
+                suggestion = re.sub(rf"\b{re.escape(word)}\b", options[0], suggestion)
+                changed = True
+        return " ".join(suggestion.split()) if changed else None
+
+    def highlight(self, text: str, marks: set[str]) -> str:
+        """The text HTML-escaped, with <mark> around tokens whose stem was searched for."""
+        out, last = [], 0
+        for token in self._analyzer(text, chars=True, mode="index"):
+            if token.text in marks:
+                out.append(html.escape(text[last:token.startchar], quote=False))
+                out.append(f"<mark>{html.escape(text[token.startchar:token.endchar])}</mark>")
+                last = token.endchar
+        out.append(html.escape(text[last:], quote=False))
+        return "".join(out)
+
+    @contextmanager
+    def _guard(self):
+        """Serialise searcher use, and turn a damaged segment into IndexUnavailable (a 503
+        with the reason) instead of an unexplained 500."""
+        with self._lock:
+            try:
+                yield
+            except IndexUnavailable:
+                raise
+            except Exception as exc:
+                raise IndexUnavailable(f"index generation {self.name} is damaged: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+
+
+class IndexReader:
+    """Per-process handle on an index directory; cheap to ask for the current generation.
+
+    Each call reads the CURRENT symlink (one readlink) and opens a fresh Generation only when
+    the pointer has moved. The previous generation stays open until the next switch, so a
+    request that started on it can finish.
+    """
+
+    def __init__(self, index_dir: Path | str):
+        self.index_dir = Path(index_dir)
+        self._current: Generation | None = None
+        self._previous: Generation | None = None
+        self._lock = threading.Lock()
+
+    def generation(self) -> Generation:
+        pointer = self.index_dir / CURRENT
+        try:
+            target = os.readlink(pointer)
+        except FileNotFoundError:
+            raise IndexUnavailable(f"no index built yet: {pointer} does not exist "
+                                   "(run `snippets build`)") from None
+        except OSError as exc:
+            raise IndexUnavailable(f"cannot read {pointer}: {exc.strerror}") from None
+        current = self._current
+        if current is not None and current.name == Path(target).name:
+            return current
+        with self._lock:
+            if self._current is not None and self._current.name == Path(target).name:
+                return self._current
+            path = self.index_dir / target
+            if not (path / store.MANIFEST).is_file():
+                raise IndexUnavailable(f"{pointer} points at {Path(target).name}, which is "
+                                       "missing or incomplete")
+            opened = Generation(path)
+            if self._previous is not None:
+                self._previous.close()
+            self._previous, self._current = self._current, opened
+            return opened
+
+    def close(self) -> None:
+        for generation in (self._current, self._previous):
+            if generation is not None:
+                generation.close()
+        self._current = self._previous = None

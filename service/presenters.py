@@ -1,0 +1,62 @@
+"""Turn index records into the API's JSON shapes (shared by REST and the EHR adapters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from index.search import Generation, IndexReader
+
+
+def generation() -> Generation:
+    """The index generation in service for this request (raises IndexUnavailable -> 503)."""
+    reader: IndexReader = current_app.extensions["snippets_index"]
+    return reader.generation()
+
+
+def index_info(gen: Generation) -> dict[str, str]:
+    return {"version": gen.version, "built_at": gen.manifest["built_at"]}
+
+
+def caveat(gen: Generation, caveat_id: str) -> dict[str, Any]:
+    entry = gen.caveats[caveat_id]
+    return {key: entry[key] for key in ("id", "kind", "severity", "text", "plain_text", "source")}
+
+
+def response_caveats(gen: Generation) -> list[dict[str, Any]]:
+    return [caveat(gen, cid) for cid, entry in gen.caveats.items() if entry["scope"] == "response"]
+
+
+def snippet(gen: Generation, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "text": record["text"],
+        "highlight": record["highlight"],
+        "score": record.get("score"),
+        "conditions": record["conditions"],
+        "reading_grade": record["reading_grade"],
+        "lead_in": record.get("lead_in"),
+        "caveats": [caveat(gen, cid) for cid in record["caveats"] if cid in gen.caveats],
+        "citation": {
+            "source_id": record["source_id"],
+            "title": record["title"],
+            "section": record.get("section"),
+            "paragraph": record["paragraph"],
+            "char_start": record["char_start"],
+            "char_end": record["char_end"],
+            "url": record.get("url"),
+            "retrieved": record.get("retrieved"),
+            "text_sha256": record["text_sha256"],
+        },
+    }
+
+
+def source(record: dict[str, Any], with_snippets: bool = False) -> dict[str, Any]:
+    keys = ("id", "title", "publisher", "url", "retrieved", "license", "last_reviewed", "focus",
+            "text_sha256")
+    out = {key: record.get(key) for key in keys}
+    out["snippet_count"] = len(record["snippet_ids"])
+    if with_snippets:
+        out["snippet_ids"] = list(record["snippet_ids"])
+    return out

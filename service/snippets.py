@@ -1,0 +1,96 @@
+"""/v1/snippets: search, and one snippet with its neighbours."""
+
+from __future__ import annotations
+
+import html
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
+
+from index.search import SearchQuery
+
+from . import presenters
+from .codes import CANONICAL_URI, parse_token
+from .errors import bad_parameter
+from .schemas import SearchArgs, SearchResponseSchema, SnippetDetailSchema
+
+blp = Blueprint("snippets", __name__, url_prefix="/v1/snippets",
+                description="Search paragraph-level snippets, each cited and caveated.")
+
+
+def _resolve_codes(gen, tokens: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(canonical tokens, condition slugs they map to, tokens no vocabulary entry covers)."""
+    canonical, slugs, unmatched = [], [], []
+    for token in tokens:
+        try:
+            system, code = parse_token(token)
+        except ValueError as exc:
+            bad_parameter("code", str(exc))
+        normalised = f"{CANONICAL_URI[system]}|{code}"
+        canonical.append(normalised)
+        found = gen.conditions_for_code(system, code)
+        if found:
+            slugs.extend(found)
+        else:
+            unmatched.append(normalised)
+    return canonical, slugs, unmatched
+
+
+@blp.route("")
+class SnippetSearch(MethodView):
+    @blp.arguments(SearchArgs, location="query", unknown=RAISE, error_status_code=400)
+    @blp.response(200, SearchResponseSchema)
+    def get(self, args):
+        """Search snippets by words, condition, code, source and reading grade."""
+        gen = presenters.generation()
+        known = {c["slug"] for c in gen.conditions}
+        for slug in args["condition"]:
+            if slug not in known:
+                bad_parameter("condition", f"unknown condition {slug!r}; see /v1/conditions "
+                                           "for the vocabulary")
+        for source_id in args["source"]:
+            if source_id not in gen.sources:
+                bad_parameter("source", f"unknown source {source_id!r}; see /v1/sources")
+        codes, code_slugs, unmatched = _resolve_codes(gen, args["code"])
+        text = " ".join(args["q"].split())
+        if not text and not (args["condition"] or args["code"] or args["source"]):
+            bad_parameter("q", "give q, or at least one condition, code or source to browse")
+        conditions = list(dict.fromkeys(args["condition"] + code_slugs))
+        if args["code"] and not conditions:
+            # Only codes were given and none is covered: nothing can match, and that is not
+            # an error (problem lists are full of codes we have no snippets for).
+            result = None
+        else:
+            result = gen.search(SearchQuery(
+                text=text, conditions=tuple(conditions), sources=tuple(args["source"]),
+                max_grade=args["max_grade"], limit=args["limit"], offset=args["offset"]))
+        words, phrases = (result.words, result.phrases) if result else ([], [])
+        return {
+            "query": {"q": text, "words": words, "phrases": phrases, "condition": conditions,
+                      "code": codes, "source": args["source"], "max_grade": args["max_grade"]},
+            "total": result.total if result else 0,
+            "limit": args["limit"],
+            "offset": args["offset"],
+            "match": result.match if result else "all",
+            "results": [presenters.snippet(gen, hit) for hit in result.hits] if result else [],
+            "suggestion": result.suggestion if result else None,
+            "unmatched_codes": unmatched,
+            "caveats": presenters.response_caveats(gen),
+            "index": presenters.index_info(gen),
+        }
+
+
+@blp.route("/<string:snippet_id>")
+class SnippetById(MethodView):
+    @blp.response(200, SnippetDetailSchema)
+    def get(self, snippet_id):
+        """One snippet with its citation, caveats and neighbouring snippet ids."""
+        gen = presenters.generation()
+        record = gen.snippet(snippet_id)
+        if record is None:
+            abort(404, message=f"no snippet with id {snippet_id!r} in index {gen.version}")
+        record["highlight"] = html.escape(record["text"], quote=False)
+        out = presenters.snippet(gen, record)
+        out["previous_id"], out["next_id"] = gen.neighbours(snippet_id)
+        return out

@@ -267,8 +267,9 @@ def build(seeds_dir: Path | str, index_dir: Path | str, pages: Path | str | None
     seeds = load(seeds_dir, pages, pages_limit)
     snippets, sources = make_snippets(seeds, progress, started)
     _check_caveat_targets(seeds, snippets, from_pages=pages is not None)
-    now = dt.datetime.now(dt.UTC)
     with build_lock(index_dir, wait_seconds):
+        # Taken under the lock, so generation names sort in the order they were switched in.
+        now = dt.datetime.now(dt.UTC)
         built_at = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         manifest = _manifest(seeds, snippets, sources, "", built_at, 0.0)
         name = f"{GEN_PREFIX}{now:%Y%m%dT%H%M%S%fZ}-{manifest['version'][:8]}"

@@ -62,6 +62,7 @@ class Caveat:
     sources: tuple[str, ...] = ()
     snippets: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    context_patterns: tuple[str, ...] = ()
     line: int | None = None
 
     def public(self) -> dict[str, Any]:
@@ -80,6 +81,7 @@ class Caveat:
                 "sources": list(self.sources),
                 "snippets": list(self.snippets),
                 "patterns": list(self.patterns),
+                "context_patterns": list(self.context_patterns),
             },
         }
 
@@ -311,7 +313,7 @@ def _read_conditions(reader: _Reader, path: Path) -> tuple[list[Condition], dict
 
 _CAVEAT_FIELDS = {"id", "kind", "severity", "scope", "text", "plain_text", "source",
                   "last_reviewed", "applies_to"}
-_RULE_KEYS = ("conditions", "sources", "snippets", "patterns")
+_RULE_KEYS = ("conditions", "sources", "snippets", "patterns", "context_patterns")
 
 
 def _read_caveats(reader: _Reader, path: Path, slugs: set[str]) -> list[Caveat]:
@@ -389,7 +391,7 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str]) -> list[Caveat]:
                 reader.problem(path, _line(rules, "conditions"),
                                f"caveat {cid!r}: unknown condition {slug!r} "
                                "(not in conditions.yaml)")
-        for pattern in parsed["patterns"]:
+        for pattern in parsed["patterns"] + parsed["context_patterns"]:
             try:
                 re.compile(pattern)
             except re.error as exc:
@@ -407,7 +409,8 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str]) -> list[Caveat]:
             plain_text=" ".join(plain.split()) if plain else None,
             source=" ".join(entry["source"].split()), last_reviewed=reviewed,
             conditions=tuple(parsed["conditions"]), sources=tuple(parsed["sources"]),
-            snippets=tuple(parsed["snippets"]), patterns=tuple(parsed["patterns"]), line=line,
+            snippets=tuple(parsed["snippets"]), patterns=tuple(parsed["patterns"]),
+            context_patterns=tuple(parsed["context_patterns"]), line=line,
         ))
     return caveats
 

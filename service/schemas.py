@@ -178,6 +178,8 @@ class CaveatRulesSchema(Schema):
     sources = fields.List(fields.String(), required=True)
     snippets = fields.List(fields.String(), required=True)
     patterns = fields.List(fields.String(), required=True)
+    context_patterns = fields.List(fields.String(), required=True, metadata=_doc(
+        "Patterns that must all be found too (e.g. VNS for a VNS-specific caveat)."))
 
 
 class CatalogueCaveatSchema(CaveatSchema):

@@ -300,10 +300,12 @@ def check(index_dir: Path | str) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"{name} is missing")
     try:
         ix = store.open_whoosh(generation)
-        with ix.searcher() as searcher:
-            total = searcher.doc_count()
-            per_source = Counter(f["source_id"] for f in searcher.all_stored_fields())
-        ix.close()
+        try:
+            with ix.searcher() as searcher:
+                total = searcher.doc_count()
+                per_source = Counter(f["source_id"] for f in searcher.all_stored_fields())
+        finally:
+            ix.close()
     except Exception as exc:  # any Whoosh failure means the index is damaged
         problems.append(f"the Whoosh index does not open: {type(exc).__name__}: {exc}")
         return manifest, problems

@@ -24,6 +24,7 @@ class Line:
     end: int
     text: str
     kind: str  # title | heading | leadin | bullet | labelled | paragraph
+    line_start: int  # where the line starts, before any bullet marker
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def _is_heading(text: str) -> bool:
 def classify(source: str) -> list[Line]:
     lines: list[Line] = []
     for start, end, text in _lines(source):
+        line_start = start
         bullet = _BULLET.match(text)
         if not lines and len(text) <= _TITLE_MAX_CHARS and not text.endswith((".", ":")):
             kind = "title"
@@ -71,7 +73,7 @@ def classify(source: str) -> list[Line]:
             kind = "heading"
         else:
             kind = "paragraph"
-        lines.append(Line(start, end, text, kind))
+        lines.append(Line(start, end, text, kind, line_start))
     return lines
 
 
@@ -85,6 +87,11 @@ def chunk(source: str) -> tuple[str | None, list[Chunk]]:
 
     def span(first: Line, last: Line, lead_in: str | None = None) -> Chunk:
         return Chunk(first.start, last.end, source[first.start:last.end], section, lead_in)
+
+    def bullet_list(first: Line, last: Line) -> Chunk:
+        # A list keeps every item's marker, the first one's too, so all items read alike.
+        start = first.line_start
+        return Chunk(start, last.end, source[start:last.end], section, None)
 
     while i < len(lines):
         line = lines[i]
@@ -103,7 +110,7 @@ def chunk(source: str) -> tuple[str | None, list[Chunk]]:
             j = i
             while j + 1 < len(lines) and lines[j + 1].kind == "bullet":
                 j += 1
-            chunks.append(span(line, lines[j]))
+            chunks.append(bullet_list(line, lines[j]))
             i = j + 1
         elif line.kind == "leadin" and nxt is not None and nxt.kind == "labelled":
             # The lead-in introduces labelled bullets: keep it as their context, not a snippet.

@@ -125,7 +125,18 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict
     return result
 
 
+def _construct_timestamp(loader: _LineLoader, node: yaml.ScalarNode):
+    # PyYAML raises a bare ValueError (no line) for dates such as 2026-02-30.
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark
+        ) from None
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 class _Reader:
@@ -202,13 +213,14 @@ def _str_list(value: Any) -> list[str] | None:
 _CATALOG_FIELDS = ("title", "publisher", "url", "retrieved", "license", "last_reviewed")
 
 
-def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]]:
+def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]] | None:
+    """The catalog entries by source id, or None when the file itself could not be read."""
     data = reader.read_yaml(path)
     if data is None:
-        return {}
+        return None
     if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
         reader.problem(path, _line(data), "expected a mapping with a 'sources' mapping")
-        return {}
+        return None
     entries: dict[str, dict[str, Any]] = {}
     for source_id, entry in data["sources"].items():
         line = _line(data["sources"], source_id)
@@ -243,13 +255,15 @@ def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]]:
 
 # -- conditions -----------------------------------------------------------------------------
 
-def _read_conditions(reader: _Reader, path: Path) -> tuple[list[Condition], dict[str, Any]]:
+def _read_conditions(reader: _Reader,
+                     path: Path) -> tuple[list[Condition] | None, dict[str, Any]]:
+    """The vocabulary (None when the file itself could not be read) and its metadata."""
     data = reader.read_yaml(path)
     if data is None:
-        return [], {}
+        return None, {}
     if not isinstance(data, dict) or not isinstance(data.get("conditions"), list):
         reader.problem(path, _line(data), "expected a mapping with a 'conditions' list")
-        return [], {}
+        return None, {}
     meta = {k: v for k, v in data.items() if k != "conditions"}
     if isinstance(meta.get("codes_last_checked"), dt.date):
         meta["codes_last_checked"] = meta["codes_last_checked"].isoformat()
@@ -316,7 +330,9 @@ _CAVEAT_FIELDS = {"id", "kind", "severity", "scope", "text", "plain_text", "sour
 _RULE_KEYS = ("conditions", "sources", "snippets", "patterns", "context_patterns")
 
 
-def _read_caveats(reader: _Reader, path: Path, slugs: set[str]) -> list[Caveat]:
+def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[Caveat]:
+    """The catalogue; condition slugs are checked against `slugs` unless that is None (the
+    vocabulary was unreadable, and its own error says so)."""
     data = reader.read_yaml(path)
     if data is None:
         return []
@@ -387,17 +403,18 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str]) -> list[Caveat]:
                 values = []
             parsed[key] = values
         for slug in parsed["conditions"]:
-            if slug not in slugs:
+            if slugs is not None and slug not in slugs:
                 reader.problem(path, _line(rules, "conditions"),
                                f"caveat {cid!r}: unknown condition {slug!r} "
                                "(not in conditions.yaml)")
-        for pattern in parsed["patterns"] + parsed["context_patterns"]:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                reader.problem(path, _line(rules, "patterns"),
-                               f"caveat {cid!r}: pattern {pattern!r} is not a valid regular "
-                               f"expression: {exc}")
+        for key in ("patterns", "context_patterns"):
+            for pattern in parsed[key]:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    reader.problem(path, _line(rules, key),
+                                   f"caveat {cid!r}: pattern {pattern!r} is not a valid regular "
+                                   f"expression: {exc}")
         if scope == "snippet" and not any(parsed.values()):
             reader.problem(path, line, f"caveat {cid!r}: a snippet caveat needs at least one "
                                        "applies_to rule (or scope: response)")
@@ -424,8 +441,10 @@ def _check_document(reader: _Reader, path: Path | str, line: int | None, text: s
     return True
 
 
-def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, dict[str, Any]],
+def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, dict[str, Any]] | None,
                    catalog_path: Path) -> list[Source]:
+    """The articles, each joined with its catalog entry. With no readable catalog, articles are
+    still checked (UTF-8, not empty) but not reported as missing from it: one error, not six."""
     sources: list[Source] = []
     files = sorted(seeds_dir.glob("*.txt"))
     if not files:
@@ -438,6 +457,8 @@ def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, dict[str
         text = reader.read_text(path)
         if text is None or not _check_document(reader, path, None, text):
             continue
+        if catalog is None:
+            continue
         meta = catalog.get(source_id)
         if meta is None:
             reader.problem(catalog_path, None, f"no entry for source {source_id!r} ({path.name})")
@@ -446,7 +467,7 @@ def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, dict[str
                               meta["retrieved"], meta["license"], meta["last_reviewed"], text,
                               str(path)))
     stems = {p.stem for p in files}
-    for source_id, meta in catalog.items():
+    for source_id, meta in (catalog or {}).items():
         if source_id not in stems:
             reader.problem(catalog_path, meta["line"],
                            f"source {source_id!r} has no article file {source_id}.txt")
@@ -516,7 +537,8 @@ def load(seeds_dir: Path | str, pages: Path | str | None = None,
     if not seeds_dir.is_dir():
         raise SeedError([SeedProblem(str(seeds_dir), None, "seeds directory not found")])
     conditions, meta = _read_conditions(reader, seeds_dir / "conditions.yaml")
-    caveats = _read_caveats(reader, seeds_dir / "caveats.yaml", {c.slug for c in conditions})
+    slugs = None if conditions is None else {c.slug for c in conditions}
+    caveats = _read_caveats(reader, seeds_dir / "caveats.yaml", slugs)
     if pages is None:
         catalog_path = seeds_dir / "catalog.yaml"
         catalog = _read_catalog(reader, catalog_path)
@@ -527,5 +549,5 @@ def load(seeds_dir: Path | str, pages: Path | str | None = None,
             reader.problem(pages, None, "no documents found")
     if reader.problems:
         raise SeedError(reader.problems)
-    return Seeds(sources, conditions, caveats, meta, reader.digest.hexdigest(),
+    return Seeds(sources, conditions or [], caveats, meta, reader.digest.hexdigest(),
                  str(seeds_dir / "caveats.yaml"))

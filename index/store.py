@@ -81,8 +81,9 @@ def from_stored(fields: dict[str, Any]) -> dict[str, Any]:
     for name in ("conditions", "mentions", "caveats"):
         value = record.get(name) or ""
         record[name] = [v for v in value.split(",") if v]
-    record.setdefault("section", None)
-    record.setdefault("focus", None)
+    # Whoosh does not store None, so optional fields come back missing: restore them.
+    for name in ("section", "focus", "lead_in", "url", "retrieved"):
+        record.setdefault(name, None)
     return record
 
 

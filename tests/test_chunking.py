@@ -229,16 +229,12 @@ def test_unlabelled_bullet_run_without_lead_in_is_one_snippet():
     _, chunks = chunk(source)
     assert len(chunks) == 2
     run, after = chunks
-    assert run.text.startswith(("fever", "- fever"))
+    assert run.text.startswith("- fever")
     assert run.text.endswith("- chills\n- tiredness")
     assert after.text == "After that, rest."
     assert spans_are_exact(source, chunks)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG index/chunking.py chunk(): a bullet run without a lead-in starts its span after the "
-    "first bullet's marker, so the first item loses its '- ' while the others keep it "
-    "('fever\\n- chills'). Frequent in the medquad corpus (every 'Key Points' list)."))
 def test_unlabelled_bullet_run_without_lead_in_shows_every_item_alike():
     source = "Title\n\n- fever\n- chills\n- tiredness\n\nAfter that, rest.\n"
     _, chunks = chunk(source)

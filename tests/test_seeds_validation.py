@@ -239,10 +239,6 @@ def test_missing_seeds_directory_is_refused(tmp_path, serving_index):
         build(missing, serving_index)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG index/seeds.py _Reader.read_yaml: an unquoted impossible date (2026-02-30) makes "
-    "PyYAML's timestamp constructor raise a bare ValueError, which is not a yaml.YAMLError, so "
-    "load()/build() crash with a traceback instead of a SeedError naming file and line."))
 def test_impossible_unquoted_date_is_refused_with_file_and_line(seeds_copy, serving_index):
     catalog = seeds_copy / "catalog.yaml"
     edit(catalog, "last_reviewed: 2026-11-21", "last_reviewed: 2026-02-30", first_only=True)
@@ -252,10 +248,6 @@ def test_impossible_unquoted_date_is_refused_with_file_and_line(seeds_copy, serv
     assert [(p.path, p.line) for p in raised.value.problems] == [(str(catalog), line)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG index/seeds.py _read_caveats: an invalid regex in applies_to.context_patterns is "
-    "reported at _line(rules, 'patterns'), i.e. the 'patterns:' line or, when the caveat has no "
-    "'patterns' key, the first line of applies_to, instead of the 'context_patterns:' line."))
 def test_invalid_context_pattern_names_the_context_patterns_line(seeds_copy, serving_index):
     caveats = seeds_copy / "caveats.yaml"
     good = "      conditions: [ptsd]\n      context_patterns: ['\\b(?:vagus|VNS)\\b']\n"

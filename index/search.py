@@ -153,8 +153,13 @@ class Generation:
         words, phrases = split_query(q.text)
         filter_q = self._filter(q)
         with self._guard():
-            if not words and not phrases:
+            if not q.text.strip():
                 return self._browse(q, filter_q)
+            if not words and not phrases:  # "*", "?", an emoji: nothing to search for
+                return SearchResult([], 0, words, phrases)
+            if filter_q is not None and next(self._searcher.docs_for_query(filter_q), None) is None:
+                # Whoosh counts an empty filter as no filter at all: answer that case here.
+                return SearchResult([], 0, words, phrases)
             result = self._run(q, words, phrases, filter_q, relaxed=False)
             if result.total == 0 and len(words) > 1:
                 relaxed = self._run(q, words, phrases, filter_q, relaxed=True)

@@ -2,6 +2,8 @@
 
 import os
 
+import gunicorn.http.wsgi
+
 wsgi_app = "service:create_app()"
 bind = os.environ.get("SNIPPETS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SNIPPETS_WORKERS", "2"))
@@ -14,5 +16,7 @@ keepalive = 5
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(D)sus'
 errorlog = "-"
-# Do not advertise the server software and version.
 proc_name = "snippets"
+
+# Do not advertise the server software: gunicorn reads this module global for its Server header.
+gunicorn.http.wsgi.SERVER = "snippets"

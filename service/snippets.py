@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
 
-from index.search import SearchQuery
+from index.search import SearchQuery, split_query
 
 from . import presenters
 from .codes import CANONICAL_URI, parse_token
@@ -65,7 +65,7 @@ class SnippetSearch(MethodView):
             result = gen.search(SearchQuery(
                 text=text, conditions=tuple(conditions), sources=tuple(args["source"]),
                 max_grade=args["max_grade"], limit=args["limit"], offset=args["offset"]))
-        words, phrases = (result.words, result.phrases) if result else ([], [])
+        words, phrases = (result.words, result.phrases) if result else split_query(text)
         return {
             "query": {"q": text, "words": words, "phrases": phrases, "condition": conditions,
                       "code": codes, "source": args["source"], "max_grade": args["max_grade"]},

@@ -140,10 +140,6 @@ def test_problem_over_http(server):
     assert missing.headers["Content-Type"] == PROBLEM_JSON
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: service/gunicorn_conf.py says 'Do not advertise the server software and version' "
-    "but sets nothing that does it (proc_name only names the process); every response "
-    "carries 'Server: gunicorn'"))
 def test_server_software_is_not_advertised(server):
     response = server.get("/healthz")
     assert response.status_code == 200

@@ -62,12 +62,14 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.extensions["snippets_index"] = IndexReader(app.config["INDEX_DIR"])
     app.register_error_handler(IndexUnavailable, _index_unavailable)
 
-    from . import catalogue, docs, health, snippets
+    from . import catalogue, cds_hooks, docs, health, infobutton, snippets
 
     api.register_blueprint(snippets.blp)
     api.register_blueprint(catalogue.sources_blp)
     api.register_blueprint(catalogue.conditions_blp)
     api.register_blueprint(catalogue.caveats_blp)
+    api.register_blueprint(infobutton.blp)
+    api.register_blueprint(cds_hooks.blp)
     api.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     return app

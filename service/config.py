@@ -26,6 +26,8 @@ class Config:
     MAX_QUERY_LENGTH = _int("SNIPPETS_MAX_QUERY_LENGTH", 500)
     MAX_REPEATED = _int("SNIPPETS_MAX_REPEATED", 20)
     LOG_LEVEL = os.environ.get("SNIPPETS_LOG_LEVEL") or "INFO"
+    # Largest request body (CDS Hooks POSTs), in bytes; larger gets 413.
+    MAX_CONTENT_LENGTH = _int("SNIPPETS_MAX_BODY_BYTES", 1_000_000)
 
     # flask-smorest / OpenAPI.
     API_TITLE = "Patient-education snippets API"

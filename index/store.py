@@ -18,6 +18,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
 
 MANIFEST = "manifest.json"
 SIDE_FILES = ("sources.json", "conditions.json", "caveats.json")
@@ -88,7 +89,10 @@ def from_stored(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def open_whoosh(generation: Path):
-    return whoosh_index.open_dir(str(generation))
+    # Read with ordinary file handles, not mmap: a segment file damaged or truncated under a
+    # running server then raises an error we turn into a 503, instead of a SIGBUS that kills
+    # the worker mid-request.
+    return FileStorage(str(generation), supports_mmap=False, readonly=True).open_index()
 
 
 def create_whoosh(generation: Path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from index.errors import IndexUnavailable
 from index.search import IndexReader
 
+from . import security
 from .config import Config
 from .errors import PROBLEM_JSON, handle_http_exception, problem_response
 from .schemas import ProblemSchema
@@ -52,12 +52,17 @@ def create_app(config: type | dict | None = None) -> Flask:
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
-    logging.getLogger("service").setLevel(app.config["LOG_LEVEL"])
+    security.init_app(app)
 
     api = SnippetsApi(app, spec_kwargs={
         "info": {"description": "Paragraph-level patient-education snippets, each with an exact "
                                 "citation and the caveats a clinician should read first."},
+        # Keys are optional: required only where the operator configures SNIPPETS_API_KEYS.
+        "security": [{}, {"bearerAuth": []}, {"apiKeyHeader": []}],
     })
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        "apiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     app.extensions["snippets_api"] = api
     app.extensions["snippets_index"] = IndexReader(app.config["INDEX_DIR"])
     app.register_error_handler(IndexUnavailable, _index_unavailable)

@@ -29,6 +29,17 @@ class Config:
     # Largest request body (CDS Hooks POSTs), in bytes; larger gets 413.
     MAX_CONTENT_LENGTH = _int("SNIPPETS_MAX_BODY_BYTES", 1_000_000)
 
+    # Comma-separated SHA-256 hex digests of the accepted API keys; empty: the API is open.
+    API_KEYS = os.environ.get("SNIPPETS_API_KEYS", "")
+    # Requests allowed per key (or per client address without keys); "off" disables.
+    RATE_LIMIT = os.environ.get("SNIPPETS_RATE_LIMIT", "600 per minute")
+    # Where rate-limit counters live: memory:// (per worker) or redis://host:port for replicas.
+    RATE_LIMIT_STORAGE = os.environ.get("SNIPPETS_RATE_LIMIT_STORAGE", "memory://")
+    # Comma-separated origins allowed by CORS (portal front ends); empty: none.
+    CORS_ORIGINS = os.environ.get("SNIPPETS_CORS_ORIGINS", "")
+    # Number of trusted reverse proxies in front (for the client address); 0: none.
+    PROXY_COUNT = _int("SNIPPETS_PROXY_COUNT", 0)
+
     # flask-smorest / OpenAPI.
     API_TITLE = "Patient-education snippets API"
     API_VERSION = "1.0.0"

@@ -11,10 +11,13 @@ workers = int(os.environ.get("SNIPPETS_WORKERS", "2"))
 timeout = int(os.environ.get("SNIPPETS_WORKER_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-# Access log: method, path without the query string (it may carry clinical text), status,
-# response size, latency in microseconds. No bodies, no query strings, no headers.
-accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(D)sus'
+# The app writes one JSON line per request (method, path without query string, status,
+# latency, request id), so gunicorn's own access log stays off to avoid a second, text line.
+accesslog = None
+# Request-line and header limits: longer requests get a 4xx from gunicorn, never reach the app.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 errorlog = "-"
 proc_name = "snippets"
 

@@ -108,6 +108,21 @@ class Generation:
                            for e in c["codes"].get("icd10cm", []))]
         return [c["slug"] for c in self.conditions if code in c["codes"].get(system, [])]
 
+    def probe(self) -> int:
+        """Read the first and last snippet and run one search: damage shows up here as
+        IndexUnavailable rather than in a patient's request. Returns the snippet count."""
+        with self._guard():
+            count = self._searcher.doc_count()
+            if count != self.manifest["counts"]["snippets"]:
+                raise IndexUnavailable(f"index generation {self.name} holds {count} snippets, "
+                                       f"its manifest says {self.manifest['counts']['snippets']}")
+            if count:
+                self._searcher.stored_fields(count - 1)
+                words = self._terms(self._searcher.stored_fields(0)["text"])[:1]
+                if words:
+                    self._searcher.search(wq.Term("text", words[0]), limit=1)
+            return count
+
     def close(self) -> None:
         self._searcher.close()
         self._ix.close()

@@ -162,3 +162,17 @@ def openapi(output: Path, check_only: bool) -> None:
         return
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}", err=True)
+
+
+@cli.command("api-key")
+def api_key() -> None:
+    """Make a new API key: give the key to the client, put the hash in SNIPPETS_API_KEYS."""
+    import secrets
+
+    from service.security import hash_key
+
+    key = secrets.token_urlsafe(32)
+    click.echo(f"key:    {key}")
+    click.echo(f"sha256: {hash_key(key)}")
+    click.echo("Give the key to the client once; add the sha256 to SNIPPETS_API_KEYS "
+               "(comma-separated). The service never stores or logs keys.", err=True)

@@ -26,6 +26,7 @@ class Ready(MethodView):
     def get(self):
         """An index generation is open: its version, build time and counts; else 503 and why."""
         gen = presenters.generation()
+        gen.probe()
         counts = gen.manifest["counts"]
         return {"status": "ready", "version": gen.version, "built_at": gen.manifest["built_at"],
                 "generation": gen.name, "sources": counts["sources"],

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
+from .codes import TOKEN_PATTERN, parse_token
 from .config import Config
 
 _REPEATED = validate.Length(max=Config.MAX_REPEATED,
@@ -12,6 +13,13 @@ _REPEATED = validate.Length(max=Config.MAX_REPEATED,
 
 def _doc(text: str, **extra) -> dict:
     return {"description": text, **extra}
+
+
+def _valid_token(value: str) -> None:
+    try:
+        parse_token(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -23,21 +31,24 @@ class SearchArgs(Schema):
                                  error=f"Keep the query under {Config.MAX_QUERY_LENGTH} "
                                        "characters."),
         metadata=_doc('Plain words and "quoted phrases". Nothing here is query syntax. Optional '
-                      "when condition, code or source is given.", example="sleep"))
+                      "when browsing: without q, snippets come in source order, those that "
+                      "mention a requested condition first.", example="sleep"))
     condition = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)), load_default=list,
         validate=_REPEATED,
-        metadata=_doc("Condition slug from /v1/conditions; repeat for any of several.",
-                      example=["fibromyalgia"]))
+        metadata=_doc("Condition slug from /v1/conditions; repeat for any of several. An "
+                      "unknown slug is a 404 naming it.", example=["fibromyalgia"]))
     code = fields.List(
-        fields.String(validate=validate.Length(min=1, max=200)), load_default=list,
+        fields.String(validate=[validate.Length(min=1, max=200), _valid_token],
+                      metadata={"pattern": TOKEN_PATTERN}), load_default=list,
         validate=_REPEATED,
         metadata=_doc("FHIR token system|code; system is a URI, an OID or icd10cm/snomed. "
                       "ICD-10-CM matches by prefix (F43.10 finds F43.1).",
                       example=["icd10cm|M79.7"]))
     source = fields.List(
         fields.String(validate=validate.Length(min=1, max=128)), load_default=list,
-        validate=_REPEATED, metadata=_doc("Source id from /v1/sources; repeatable."))
+        validate=_REPEATED, metadata=_doc("Source id from /v1/sources; repeatable. An unknown "
+                                          "id is a 404 naming it."))
     max_grade = fields.Float(
         load_default=None, allow_nan=False,
         validate=validate.Range(min=0, max=30),

@@ -20,13 +20,11 @@ blp = Blueprint("snippets", __name__, url_prefix="/v1/snippets",
 
 
 def _resolve_codes(gen, tokens: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(canonical tokens, condition slugs they map to, tokens no vocabulary entry covers)."""
+    """(canonical tokens, condition slugs they map to, tokens no vocabulary entry covers).
+    The tokens were validated by the schema."""
     canonical, slugs, unmatched = [], [], []
     for token in tokens:
-        try:
-            system, code = parse_token(token)
-        except ValueError as exc:
-            bad_parameter("code", str(exc))
+        system, code = parse_token(token)
         normalised = f"{CANONICAL_URI[system]}|{code}"
         canonical.append(normalised)
         found = gen.conditions_for_code(system, code)
@@ -41,21 +39,23 @@ def _resolve_codes(gen, tokens: list[str]) -> tuple[list[str], list[str], list[s
 class SnippetSearch(MethodView):
     @blp.arguments(SearchArgs, location="query", unknown=RAISE, error_status_code=400)
     @blp.response(200, SearchResponseSchema)
+    @blp.alt_response(404, "NOT_FOUND")
     def get(self, args):
         """Search snippets by words, condition, code, source and reading grade."""
         gen = presenters.generation()
         known = {c["slug"] for c in gen.conditions}
+        # A filter naming something that does not exist is a 404 that names it, like a path
+        # to a missing resource would be.
         for slug in args["condition"]:
             if slug not in known:
                 bad_parameter("condition", f"unknown condition {slug!r}; see /v1/conditions "
-                                           "for the vocabulary")
+                                           "for the vocabulary", status=404)
         for source_id in args["source"]:
             if source_id not in gen.sources:
-                bad_parameter("source", f"unknown source {source_id!r}; see /v1/sources")
+                bad_parameter("source", f"unknown source {source_id!r}; see /v1/sources",
+                              status=404)
         codes, code_slugs, unmatched = _resolve_codes(gen, args["code"])
         text = " ".join(args["q"].split())
-        if not text and not (args["condition"] or args["code"] or args["source"]):
-            bad_parameter("q", "give q, or at least one condition, code or source to browse")
         conditions = list(dict.fromkeys(args["condition"] + code_slugs))
         if args["code"] and not conditions:
             # Only codes were given and none is covered: nothing can match, and that is not

@@ -76,9 +76,9 @@ def assert_problem(response, status: int) -> dict[str, Any]:
     return body
 
 
-def assert_bad_parameter(response, parameter: str) -> dict[str, Any]:
-    """A 400 problem whose field errors name `parameter` (in the query string)."""
-    body = assert_problem(response, 400)
+def assert_bad_parameter(response, parameter: str, status: int = 400) -> dict[str, Any]:
+    """A 4xx problem (400 unless given) whose field errors name `parameter` (in the query)."""
+    body = assert_problem(response, status)
     assert "errors" in body, body
     named = [e for e in body["errors"] if e["parameter"] == parameter]
     assert named, body

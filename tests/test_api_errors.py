@@ -81,15 +81,18 @@ def test_twenty_repeated_values_are_still_accepted(client):
 
 
 @pytest.mark.parametrize("q", ["", "   ", "\t\n"])
-def test_empty_q_without_a_filter_is_a_400(client, q):
-    body = assert_bad_parameter(client.get("/v1/snippets", query_string={"q": q}), "q")
-    assert "condition" in body["detail"]
-    assert_bad_parameter(client.get("/v1/snippets"), "q")
+def test_empty_q_without_a_filter_lists_every_snippet_in_source_order(client, q):
+    body = client.get("/v1/snippets", query_string={"q": q, "limit": 50}).get_json()
+    assert body["total"] == 45
+    order = [(r["citation"]["source_id"], r["citation"]["paragraph"]) for r in body["results"]]
+    assert order == sorted(order)
+    assert client.get("/v1/snippets").get_json()["total"] == 45
 
 
+# A filter naming something that does not exist is a 404 naming it (like a missing resource).
 def test_unknown_condition_slug_is_named(client):
     response = client.get("/v1/snippets", query_string={"q": "sleep", "condition": "diabetes"})
-    body = assert_bad_parameter(response, "condition")
+    body = assert_bad_parameter(response, "condition", status=404)
     assert "diabetes" in body["detail"]
     assert [e["parameter"] for e in body["errors"]] == ["condition"]
     assert "diabetes" in body["errors"][0]["detail"]
@@ -97,12 +100,12 @@ def test_unknown_condition_slug_is_named(client):
 
 def test_condition_slugs_are_case_sensitive(client):
     response = client.get("/v1/snippets", query_string={"condition": "Fibromyalgia"})
-    assert "Fibromyalgia" in assert_bad_parameter(response, "condition")["detail"]
+    assert "Fibromyalgia" in assert_bad_parameter(response, "condition", status=404)["detail"]
 
 
 def test_unknown_source_is_named(client):
     response = client.get("/v1/snippets", query_string={"source": "999_nope"})
-    assert "999_nope" in assert_bad_parameter(response, "source")["detail"]
+    assert "999_nope" in assert_bad_parameter(response, "source", status=404)["detail"]
 
 
 @pytest.mark.parametrize(("token", "says"), [
@@ -110,7 +113,7 @@ def test_unknown_source_is_named(client):
     ("|M79.7", "system"),
     ("loinc|1234-5", "loinc"),
     ("http://loinc.org|1234-5", "loinc"),
-    ("icd10cm|notacode", "NOTACODE"),
+    ("icd10cm|notacode", "ICD-10-CM"),
     ("icd10cm|", "empty"),
     ("icd10cm|M79.7.1", "ICD-10-CM"),
     ("snomed|12", "SNOMED"),
@@ -123,7 +126,7 @@ def test_bad_code_token_is_a_400_that_says_why(client, token, says):
 
 def test_errors_do_not_echo_markup_unescaped_as_html(client):
     response = client.get("/v1/snippets", query_string={"condition": "<script>x</script>"})
-    assert_bad_parameter(response, "condition")
+    assert_bad_parameter(response, "condition", status=404)
     assert response.mimetype == "application/problem+json"  # never rendered as text/html
 
 

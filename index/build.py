@@ -31,8 +31,9 @@ from .grading import reading_grade
 from .seeds import Seeds, load
 from .tagging import Tagger
 
-# Bump when chunking, tagging, grading or the schema change, so the version changes too.
-PIPELINE_VERSION = "1"
+# Bump when chunking, tagging, grading, the schema or the side files change: the version
+# changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
+PIPELINE_VERSION = "2"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"

@@ -20,7 +20,7 @@ from typing import Any
 from whoosh import query as wq
 
 from . import store
-from .build import CURRENT
+from .build import CURRENT, PIPELINE_VERSION
 from .errors import IndexUnavailable
 
 _PHRASE = re.compile(r'"([^"]*)"')
@@ -71,6 +71,12 @@ class Generation:
         except Exception as exc:  # a damaged generation: say why, never crash the worker
             raise IndexUnavailable(f"index generation {self.name} cannot be opened: "
                                    f"{type(exc).__name__}: {exc}") from exc
+        built_by = self.manifest.get("pipeline_version")
+        if built_by != PIPELINE_VERSION:
+            self.close()
+            raise IndexUnavailable(f"index generation {self.name} was built by pipeline "
+                                   f"{built_by}, this service reads {PIPELINE_VERSION}: run "
+                                   "`snippets build`")
         self.sources = {s["id"]: s for s in sources}
         self.conditions = vocabulary["conditions"]
         self.vocabulary_meta = vocabulary.get("meta", {})

@@ -8,10 +8,11 @@ is logged, stored or echoed in errors.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from flask import url_for
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import INCLUDE, Schema, fields, validate
@@ -20,7 +21,6 @@ from index.search import SearchQuery
 
 from . import presenters
 from .codes import system_name
-from .errors import bad_parameter
 
 blp = Blueprint("cds_hooks", __name__, url_prefix="/cds-services",
                 description="CDS Hooks 2.0 discovery and a patient-view service.")
@@ -59,18 +59,41 @@ class HookContextSchema(Schema):
     encounterId = fields.String(validate=validate.Length(max=256))
 
 
+class BundleEntrySchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    resource = fields.Dict(keys=fields.String(), metadata={
+        "description": "A FHIR R4 resource; Conditions are read, anything else is skipped."})
+
+
+class ConditionBundleSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    resourceType = fields.String(required=True, validate=validate.OneOf(["Bundle"]))
+    entry = fields.List(fields.Nested(BundleEntrySchema), load_default=list)
+
+
+class PrefetchSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    conditions = fields.Nested(ConditionBundleSchema, required=True, allow_none=True, metadata={
+        "description": "The patient's active problem-list Conditions (the discovery prefetch "
+                       "template). Missing or null: 412."})
+
+
 class HookRequestSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    hook = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    hook = fields.String(required=True, validate=validate.OneOf(["patient-view"]))
     hookInstance = fields.String(required=True, validate=validate.Length(min=1, max=100))
     context = fields.Nested(HookContextSchema, required=True)
     fhirServer = fields.String(validate=validate.Length(max=2000))
-    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
-                           allow_none=True, metadata={
-                               "description": "conditions: a FHIR R4 Bundle of Condition "
-                                              "resources (the discovery prefetch template)."})
+    prefetch = fields.Nested(PrefetchSchema, required=True, metadata={
+        "description": "Required: this service does not query the FHIR server (missing: 412)."})
 
 
 class CardSourceSchema(Schema):
@@ -99,42 +122,53 @@ class CardsSchema(Schema):
     cards = fields.List(fields.Nested(CardSchema), required=True)
 
 
+def _codes_in(concept: Any) -> list[dict[str, Any]]:
+    """The codings of a CodeableConcept, skipping anything that is not shaped like one."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
+
+
 def _codings(condition: dict[str, Any]) -> list[tuple[str, str]]:
-    """(our system name, code) for each coding of an active, not-refuted Condition."""
+    """(our system name, code) for each coding of an active, not-refuted Condition.
+    Content an EHR got wrong is skipped, never a server error."""
     def status(key: str) -> set[str]:
-        concept = condition.get(key)
-        codings = concept.get("coding") if isinstance(concept, dict) else None
-        return {c.get("code") for c in codings or [] if isinstance(c, dict)}
+        return {c["code"] for c in _codes_in(condition.get(key)) if isinstance(c.get("code"), str)}
 
     if status("clinicalStatus") & _INACTIVE or status("verificationStatus") & _NOT_TRUE:
         return []
-    code = condition.get("code")
     found = []
-    for coding in (code.get("coding") if isinstance(code, dict) else None) or []:
-        if not isinstance(coding, dict):
-            continue
+    for coding in _codes_in(condition.get("code")):
         system, value = coding.get("system"), coding.get("code")
         if isinstance(system, str) and isinstance(value, str) and system_name(system):
             found.append((system_name(system), value.strip()))
     return found
 
 
-def _conditions(bundle: Any) -> list[dict[str, Any]]:
-    """The Condition resources of a prefetched Bundle (or a single Condition)."""
-    if not isinstance(bundle, dict) or "resourceType" not in bundle:
-        bad_parameter("prefetch.conditions", "must be a FHIR Bundle of Condition resources",
-                      location="json")
-    if bundle["resourceType"] == "Condition":
-        return [bundle]
-    if bundle["resourceType"] != "Bundle":
-        bad_parameter("prefetch.conditions", f"expected a Bundle, got resourceType "
-                                             f"{str(bundle['resourceType'])[:40]!r}",
-                      location="json")
-    entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        bad_parameter("prefetch.conditions", "Bundle.entry must be a list", location="json")
-    resources = [e.get("resource") for e in entries[:MAX_CONDITIONS] if isinstance(e, dict)]
+def _conditions(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Condition resources of the prefetched Bundle (validated by ConditionBundleSchema)."""
+    resources = [e.get("resource") for e in bundle["entry"][:MAX_CONDITIONS]]
     return [r for r in resources if isinstance(r, dict) and r.get("resourceType") == "Condition"]
+
+
+def _precheck(view):
+    """Answer 404 (unknown service) and 412 (no prefetch) before the body is validated, so an
+    EHR learns the real reason first."""
+    @functools.wraps(view)
+    def checked(self, service_id, *args, **kwargs):
+        if service_id != SERVICE_ID:
+            abort(404, message=f"no CDS service {service_id!r}; see GET /cds-services")
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            prefetch = body.get("prefetch")
+            missing = prefetch is None or (isinstance(prefetch, dict)
+                                           and prefetch.get(PREFETCH_KEY) is None)
+            if missing:  # a prefetch of the wrong shape is a 400, from the schema
+                abort(412, message=f"prefetch.{PREFETCH_KEY} is required (this service does "
+                                   "not query the FHIR server); send the discovery prefetch "
+                                   "template")
+        return view(self, *args, service_id=service_id, **kwargs)
+
+    return checked
 
 
 def _summary(label: str, text: str) -> str:
@@ -187,33 +221,28 @@ class Discovery(MethodView):
 
 @blp.route("/<string:service_id>")
 class PatientView(MethodView):
+    @_precheck
     @blp.arguments(HookRequestSchema, location="json", error_status_code=400)
     @blp.response(200, CardsSchema)
     @blp.alt_response(404, "NOT_FOUND")
     @blp.alt_response(412, "PRECONDITION_FAILED")
     def post(self, hook_request, service_id):
         """patient-view hook: cards with snippets for the patient's problem-list conditions."""
-        if service_id != SERVICE_ID:
-            abort(404, message=f"no CDS service {service_id!r}; see GET /cds-services")
-        if hook_request["hook"] != "patient-view":
-            bad_parameter("hook", f"this service answers patient-view, not "
-                                  f"{hook_request['hook'][:40]!r}", location="json")
-        prefetch = hook_request.get("prefetch") or {}
-        if prefetch.get(PREFETCH_KEY) is None:
-            abort(412, message=f"prefetch.{PREFETCH_KEY} is required (this service does not "
-                               "query the FHIR server); send the discovery prefetch template")
         gen = presenters.generation()
         labels = {c["slug"]: c["label"] for c in gen.conditions}
         slugs: list[str] = []
-        for condition in _conditions(prefetch[PREFETCH_KEY]):
+        for condition in _conditions(hook_request["prefetch"][PREFETCH_KEY]):
             for system, code in _codings(condition):
                 slugs += [s for s in gen.conditions_for_code(system, code) if s not in slugs]
-        cards = []
+        cards, shown = [], set()
         for slug in slugs:
             hits = gen.search(SearchQuery(conditions=(slug,), limit=50)).hits
-            mentioning = [h for h in hits if slug in h["mentions"]] or hits
+            fresh = [h for h in hits if h["id"] not in shown]
+            # Snippets that name the condition; failing those, ones from an article about it.
+            mentioning = [h for h in fresh if slug in h["mentions"]] or fresh
             snippets = sorted((presenters.snippet(gen, h) for h in mentioning), key=_rank)
             for snippet in snippets[:CARDS_PER_CONDITION]:
+                shown.add(snippet["id"])  # one card per snippet, under the first condition
                 cards.append(self._card(snippet, labels[slug]))
         return {"cards": cards}
 

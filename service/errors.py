@@ -31,6 +31,25 @@ def problem_response(status: int, detail: str | None = None,
     return response
 
 
+def _flatten(name: str, problems: Any) -> list[tuple[str, str]]:
+    """Nested marshmallow errors as (dotted field name, message): context.patientId, not context.
+    List positions and a nested object's own errors are reported under the field's name."""
+    if isinstance(problems, dict):
+        found = []
+        for key, inner in problems.items():
+            if isinstance(key, int) or (key == "_schema" and name):
+                child = name  # a list position, or the nested object itself
+            else:
+                child = f"{name}.{key}" if name else str(key)
+            found += _flatten(child, inner)
+        return found
+    if isinstance(problems, list | tuple):
+        if all(isinstance(p, str) for p in problems):
+            return [(name, " ".join(problems))]
+        return [f for p in problems for f in _flatten(name, p)]
+    return [(name, str(problems))]
+
+
 def _field_errors(messages: Any) -> list[dict[str, str]]:
     """webargs' {location: {field: [messages]}} as a flat list a client can show per field."""
     errors = []
@@ -41,11 +60,11 @@ def _field_errors(messages: Any) -> list[dict[str, str]]:
             errors.append({"location": "body", "parameter": str(location),
                            "detail": " ".join(map(str, fields))})
             continue
-        for name, problems in fields.items():
-            if isinstance(problems, dict):  # list fields report per index
-                problems = [m for ms in problems.values() for m in ms]
-            errors.append({"location": location, "parameter": str(name),
-                           "detail": " ".join(map(str, problems))})
+        merged: dict[str, list[str]] = {}
+        for name, detail in _flatten("", fields):
+            merged.setdefault(name, []).append(detail)
+        errors += [{"location": location, "parameter": name, "detail": " ".join(details)}
+                   for name, details in merged.items()]
     return errors
 
 

@@ -22,7 +22,6 @@ from index.search import SearchQuery
 
 from . import presenters
 from .codes import ICD10CM_OID, SNOMED_OID, parse_code
-from .errors import bad_parameter
 
 blp = Blueprint("infobutton", __name__, description="HL7 Infobutton (MedlinePlus Connect "
                                                    "compatible) knowledge requests.")
@@ -30,33 +29,54 @@ blp = Blueprint("infobutton", __name__, description="HL7 Infobutton (MedlinePlus
 ATOM_NS = "http://www.w3.org/2005/Atom"
 EXT_NS = "urn:snippets:infobutton:1"  # our additions to the Atom entries
 OIDS = {ICD10CM_OID: "ICD-10-CM", SNOMED_OID: "SNOMED CT"}
+CODE_CHARS = r"^[A-Za-z0-9][A-Za-z0-9.]{0,19}$"
 MAX_ENTRIES = 5
 JSON_TYPE, XML_TYPE = "application/json", "text/xml"
 
 
-def _text(key: str, description: str, **kwargs) -> fields.String:
-    return fields.String(data_key=key, load_default=None, metadata={"description": description},
-                         validate=validate.Length(max=kwargs.pop("max", 200)), **kwargs)
+# Optional parameters have no default: absent stays absent (read with .get), and the spec
+# shows a plain optional string or enum rather than a nullable one.
+def _text(key: str, description: str, max_length: int = 200) -> fields.String:
+    return fields.String(data_key=key, metadata={"description": description},
+                         validate=validate.Length(max=max_length))
+
+
+def _choice(key: str, description: str, choices: list[str], what: str) -> fields.String:
+    return fields.String(data_key=key, metadata={"description": description},
+                         validate=validate.OneOf(choices, error=f"{{input!r}} is not {what}"))
 
 
 class InfobuttonArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    code = _text("mainSearchCriteria.v.c", "Problem code, e.g. M79.7.")
-    code_system = _text("mainSearchCriteria.v.cs", f"Code system OID: {ICD10CM_OID} (ICD-10-CM) "
-                                                   f"or {SNOMED_OID} (SNOMED CT).")
+    # The code and its system are required: the display name is the fallback for a code we do
+    # not cover, as MedlinePlus Connect treats it.
+    code = fields.String(
+        data_key="mainSearchCriteria.v.c", required=True,
+        validate=validate.Regexp(CODE_CHARS, error="{input!r} is not a code (letters, digits "
+                                                   "and dots, at most 20)"),
+        metadata={"description": "Problem code, e.g. M79.7 (ICD-10-CM) or 203082005 (SNOMED CT)."})
+    code_system = fields.String(
+        data_key="mainSearchCriteria.v.cs", required=True,
+        validate=validate.OneOf(list(OIDS), error="unknown code system OID {input!r}; supported: "
+                                                  f"{ICD10CM_OID} (ICD-10-CM), "
+                                                  f"{SNOMED_OID} (SNOMED CT)"),
+        metadata={"description": f"Code system OID: {ICD10CM_OID} (ICD-10-CM) or "
+                                 f"{SNOMED_OID} (SNOMED CT)."})
     display_name = _text("mainSearchCriteria.v.dn", "Display name; searched as free text when "
-                                                    "no code is given or the code is not covered.")
-    recipient = _text("informationRecipient", "PAT (patient: plain-language caveats) or PROV "
-                                              "(provider, the default).")
-    response_type = _text("knowledgeResponseType", "application/json (default) or text/xml "
-                                                   "(Atom feed).")
-    gender = _text("patientPerson.administrativeGenderCode.c", "Accepted and echoed.", max=20)
-    age_value = fields.Float(data_key="age.v.v", load_default=None, allow_nan=False,
+                                                    "the code is not covered.")
+    recipient = _choice("informationRecipient", "PAT (patient: plain-language caveats) or PROV "
+                                                "(provider, the default).", ["PAT", "PROV"],
+                        "PAT or PROV")
+    response_type = _choice("knowledgeResponseType", "application/json (default) or text/xml "
+                                                     "(Atom feed).", [JSON_TYPE, XML_TYPE],
+                            f"{JSON_TYPE} or {XML_TYPE}")
+    gender = _text("patientPerson.administrativeGenderCode.c", "Accepted and echoed.", 20)
+    age_value = fields.Float(data_key="age.v.v", allow_nan=False,
                              validate=validate.Range(min=0, max=200),
                              metadata={"description": "Patient age; accepted and echoed."})
-    age_unit = _text("age.v.u", "Unit of age.v.v (e.g. a, mo); accepted and echoed.", max=20)
+    age_unit = _text("age.v.u", "Unit of age.v.v (e.g. a, mo); accepted and echoed.", 20)
 
 
 class ValueSchema(Schema):
@@ -141,36 +161,15 @@ def _caveat_for(entry: dict[str, Any], for_patient: bool) -> dict[str, Any]:
             "text": text, "source": entry["source"]}
 
 
-def _validate(args: dict[str, Any]) -> tuple[str | None, str | None]:
-    """Check the parameters; returns (our code system name, normalised code) or (None, None)."""
-    recipient = args["recipient"]
-    if recipient is not None and recipient not in ("PAT", "PROV"):
-        bad_parameter("informationRecipient", f"{recipient!r} is not PAT or PROV")
-    response_type = args["response_type"]
-    if response_type is not None and response_type not in (JSON_TYPE, XML_TYPE):
-        bad_parameter("knowledgeResponseType",
-                      f"{response_type!r} is not {JSON_TYPE} or {XML_TYPE}")
-    code, system = args["code"], args["code_system"]
-    if code is None and system is None:
-        if not (args["display_name"] or "").strip():
-            bad_parameter("mainSearchCriteria.v.c", "give a code with mainSearchCriteria.v.cs, "
-                                                    "or a display name in mainSearchCriteria.v.dn")
-        return None, None
-    if code is None or not code.strip():
-        bad_parameter("mainSearchCriteria.v.c", "a code system was given without a code")
-    if system is None:
-        bad_parameter("mainSearchCriteria.v.cs", "give the code system OID of the code: "
-                                                 f"{ICD10CM_OID} (ICD-10-CM) or "
-                                                 f"{SNOMED_OID} (SNOMED CT)")
-    if system.strip() not in OIDS:
-        bad_parameter("mainSearchCriteria.v.cs", f"unknown code system OID {system!r}; "
-                                                 f"supported: {ICD10CM_OID} (ICD-10-CM), "
-                                                 f"{SNOMED_OID} (SNOMED CT)")
+def _parse(args: dict[str, Any]) -> tuple[str | None, str, str]:
+    """(our system name and normalised code, or None if the code does not fit its system; the
+    code as given; the system's name for people)."""
+    system_label = OIDS[args["code_system"]]
     try:
-        return parse_code(system.strip(), code)
-    except ValueError as exc:
-        bad_parameter("mainSearchCriteria.v.c", str(exc))
-    raise AssertionError("unreachable")  # bad_parameter aborts
+        system, code = parse_code(args["code_system"], args["code"])
+    except ValueError:
+        return None, args["code"], system_label
+    return system, code, system_label
 
 
 def _categories(args: dict[str, Any]) -> list[dict[str, str]]:
@@ -192,30 +191,27 @@ class Infobutton(MethodView):
         "type": "string", "description": "The same feed as an Atom document."}}}}})
     def get(self, args):
         """Infobutton knowledge request: snippets for a problem code or display name."""
-        system, code = _validate(args)
+        system, code, system_label = _parse(args)
         gen = presenters.generation()
-        for_patient = args["recipient"] == "PAT"
-        conditions: list[str] = []
-        if code is not None:
-            conditions = gen.conditions_for_code(system, code)
-        text = args["display_name"] or ""
+        for_patient = args.get("recipient") == "PAT"
+        conditions = gen.conditions_for_code(system, code) if system else []
+        not_covered = (f"{system_label} {code} is not in our vocabulary" if system else
+                       f"{code!r} is not a valid {system_label} code")
+        text = (args.get("display_name") or "").strip()
         if conditions:
             query = SearchQuery(conditions=tuple(conditions), limit=MAX_ENTRIES)
-            why = f"snippets for {OIDS[args['code_system'].strip()]} {code}"
-        elif text.strip():
+            why = f"snippets for {system_label} {code}"
+        elif text:
             query = SearchQuery(text=text, limit=MAX_ENTRIES)
-            why = (f"{OIDS[args['code_system'].strip()]} {code} is not in our vocabulary; "
-                   f"searched the display name {text!r} instead") if code else \
-                f"snippets matching {text!r}"
+            why = f"{not_covered}; searched the display name {text!r} instead"
         else:
             query = None
-            why = (f"no snippets: {OIDS[args['code_system'].strip()]} {code} is not in our "
-                   "vocabulary (see /v1/conditions)")
+            why = f"no snippets: {not_covered} (see /v1/conditions)"
         hits = gen.search(query).hits if query else []
         if query and not hits:
             why = f"no snippets found: {why}"
         feed = self._feed(gen, args, hits, why, for_patient)
-        if args["response_type"] == XML_TYPE:
+        if args.get("response_type") == XML_TYPE:
             return Response(_atom(feed), mimetype=XML_TYPE)
         return {"feed": feed}
 

@@ -148,12 +148,25 @@ def test_unmapped_code_falls_back_to_the_display_name(client):
         assert "fibromyalgia" in html.unescape(entry["summary"]["_value"]).lower()
 
 
-def test_display_name_alone_is_searched_as_free_text(client):
-    feed = feed_of(client, {"mainSearchCriteria.v.dn": "sleep"})
+def test_display_name_is_searched_as_free_text_when_the_code_is_not_covered(client):
+    feed = feed_of(client, {"mainSearchCriteria.v.c": "E11.9",
+                            "mainSearchCriteria.v.cs": ICD10CM_OID,
+                            "mainSearchCriteria.v.dn": "sleep"})
     search = client.get("/v1/snippets?q=sleep&limit=5").get_json()
     assert entry_ids(feed) == [r["id"] for r in search["results"]]
     assert entry_ids(feed)
     assert "sleep" in feed["subtitle"]["_value"]
+
+
+@pytest.mark.parametrize(("code", "system", "says"), [
+    ("NOTACODE", ICD10CM_OID, "not a valid ICD-10-CM code"),
+    ("M79.7", SNOMED_OID, "not a valid SNOMED CT code"),
+])
+def test_code_that_does_not_fit_its_system_gets_an_empty_feed_that_says_why(client, code,
+                                                                             system, says):
+    feed = feed_of(client, {"mainSearchCriteria.v.c": code, "mainSearchCriteria.v.cs": system})
+    assert feed["entry"] == []
+    assert code in feed["subtitle"]["_value"] and says in feed["subtitle"]["_value"]
 
 
 def test_unmapped_code_without_display_name_gets_an_empty_feed_that_says_why(client):
@@ -253,22 +266,22 @@ def test_empty_atom_feed_still_says_why(client):
      "mainSearchCriteria.v.cs", ICD10CM_OID),
     ({"mainSearchCriteria.v.c": "M79.7", "mainSearchCriteria.v.cs": "1.2.3",
       "knowledgeResponseType": "text/xml"}, "mainSearchCriteria.v.cs", "unknown code system"),
-    ({"mainSearchCriteria.v.c": "M79.7"}, "mainSearchCriteria.v.cs", SNOMED_OID),
-    ({"mainSearchCriteria.v.cs": ICD10CM_OID}, "mainSearchCriteria.v.c", "without a code"),
-    ({}, "mainSearchCriteria.v.c", "mainSearchCriteria.v.dn"),
-    ({"mainSearchCriteria.v.dn": "   "}, "mainSearchCriteria.v.c", "mainSearchCriteria.v.dn"),
-    ({"mainSearchCriteria.v.c": "NOTACODE", "mainSearchCriteria.v.cs": ICD10CM_OID},
-     "mainSearchCriteria.v.c", "NOTACODE"),
-    ({"mainSearchCriteria.v.c": "M79.7", "mainSearchCriteria.v.cs": SNOMED_OID},
-     "mainSearchCriteria.v.c", "SNOMED CT"),
+    ({"mainSearchCriteria.v.c": "M79.7"}, "mainSearchCriteria.v.cs", "Missing data"),
+    ({"mainSearchCriteria.v.cs": ICD10CM_OID}, "mainSearchCriteria.v.c", "Missing data"),
+    ({}, "mainSearchCriteria.v.c", "Missing data"),
+    ({"mainSearchCriteria.v.dn": "sleep"}, "mainSearchCriteria.v.c", "Missing data"),
+    ({"mainSearchCriteria.v.c": "M79.7;DROP", "mainSearchCriteria.v.cs": ICD10CM_OID},
+     "mainSearchCriteria.v.c", "M79.7;DROP"),
+    ({"mainSearchCriteria.v.c": "x" * 21, "mainSearchCriteria.v.cs": SNOMED_OID},
+     "mainSearchCriteria.v.c", "at most 20"),
     ({**FIBRO_ICD, "informationRecipient": "PAYOR"}, "informationRecipient", "PAYOR"),
     ({**FIBRO_ICD, "knowledgeResponseType": "text/html"}, "knowledgeResponseType", "text/html"),
     ({**FIBRO_ICD, "age.v.v": "forty"}, "age.v.v", "number"),
     ({**FIBRO_ICD, "age.v.v": "-1"}, "age.v.v", "greater than or equal to 0"),
     ({**FIBRO_ICD, "age.v.v": "nan"}, "age.v.v", "nan"),
-    ({"mainSearchCriteria.v.dn": "a" * 201}, "mainSearchCriteria.v.dn", "200"),
+    ({**FIBRO_ICD, "mainSearchCriteria.v.dn": "a" * 201}, "mainSearchCriteria.v.dn", "200"),
 ], ids=["unknown-oid", "unknown-oid-xml", "code-without-system", "system-without-code",
-        "nothing", "blank-display-name", "bad-icd-code", "icd-code-as-snomed",
+        "nothing", "display-name-without-code", "code-with-bad-characters", "code-too-long",
         "bad-recipient", "bad-response-type", "age-not-a-number", "negative-age", "nan-age",
         "display-name-too-long"])
 def test_bad_parameters_get_a_problem_naming_the_parameter(client, params, parameter, says):

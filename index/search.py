@@ -208,15 +208,19 @@ class Generation:
         return SearchResult(hits, total, words, phrases)
 
     def _browse(self, q: SearchQuery, filter_q: wq.Query | None) -> SearchResult:
-        """No query text: snippets that mention a requested condition first, then those that are
-        only in an article about it; each group in source and paragraph order."""
+        """No query text: snippets that mention a requested condition in an article about it
+        first, then those that mention it elsewhere, then those only in an article about it;
+        each group in source and paragraph order."""
         matched = list(self._searcher.docs_for_query(filter_q or wq.Every()))
-        mentioning = set()
+        mentioning: set[int] = set()
+        focused: set[int] = set()
         if q.conditions:
             mentioning = set(self._searcher.docs_for_query(
                 wq.Or([wq.Term("mentions", c) for c in q.conditions])))
+            focused = set(self._searcher.docs_for_query(
+                wq.Or([wq.Term("focus", c) for c in q.conditions])))
         position = self._searcher.reader().column_reader("position")
-        matched.sort(key=lambda d: (d not in mentioning, position[d]))
+        matched.sort(key=lambda d: (d not in mentioning, d not in focused, position[d]))
         hits = []
         for docnum in matched[q.offset:q.offset + q.limit]:
             record = store.from_stored(self._searcher.stored_fields(docnum))

@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test test lint serve build openapi clean
+.PHONY: install install-test install-bench test lint serve build openapi bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -13,6 +13,9 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+install-bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 
 test: install-test
 	$(BIN)/ruff check .
@@ -26,6 +29,13 @@ serve: install
 
 openapi: install
 	$(BIN)/snippets openapi
+
+# Benchmarks and the retrieval-quality evaluation read ../shared/corpus (never copied here).
+bench: install-bench
+	$(BIN)/python bench/perf.py
+
+eval: install-bench
+	$(BIN)/python bench/eval.py
 
 build: install
 	$(BIN)/snippets build

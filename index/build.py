@@ -13,6 +13,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -33,7 +34,7 @@ from .tagging import Tagger
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -105,6 +106,32 @@ def make_snippets(seeds: Seeds, progress: Progress | None = None,
         if progress:
             progress(number, len(snippets), time.monotonic() - started)
     return snippets, source_records
+
+
+def duplicate_key(text: str) -> str:
+    """Texts that differ only in case, spacing or punctuation share a key."""
+    words = " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+    return hashlib.sha1(words.encode()).hexdigest()[:16]
+
+
+def duplicate_groups(snippets: list[dict]) -> dict[str, list[list]]:
+    """Sets `dup_key` on every snippet; returns the groups with more than one member as
+    key -> [[snippet id, source id, paragraph], ...] in index order."""
+    groups: dict[str, list[list]] = {}
+    for snippet in snippets:
+        snippet["dup_key"] = duplicate_key(snippet["text"])
+        groups.setdefault(snippet["dup_key"], []).append(
+            [snippet["id"], snippet["source_id"], snippet["paragraph"]])
+    return {key: members for key, members in groups.items() if len(members) > 1}
+
+
+def synonym_groups(seeds: Seeds) -> list[dict[str, Any]]:
+    """Expansion groups: the vocabulary's label, terms and abbreviations per condition, then
+    the curated synonyms."""
+    groups = [{"phrases": list(dict.fromkeys([c.label, *c.terms, *c.abbreviations])),
+               "condition": c.slug} for c in seeds.conditions]
+    groups += [{"phrases": phrases, "condition": None} for phrases in seeds.synonyms]
+    return groups
 
 
 def _check_caveat_targets(seeds: Seeds, snippets: list[dict], from_pages: bool) -> None:
@@ -222,8 +249,8 @@ def _prune(index_dir: Path, keep: Path) -> None:
 
 
 def _write_generation(tmp: Path, seeds: Seeds, snippets: list[dict], sources: list[dict],
-                      manifest: dict[str, Any], progress: Progress | None,
-                      started: float) -> None:
+                      duplicates: dict[str, list[list]], manifest: dict[str, Any],
+                      progress: Progress | None, started: float) -> None:
     tmp.mkdir()
     ix = store.create_whoosh(tmp)
     writer = ix.writer(limitmb=256)
@@ -250,6 +277,8 @@ def _write_generation(tmp: Path, seeds: Seeds, snippets: list[dict], sources: li
         } for c in seeds.conditions],
     })
     store.write_json(tmp / "caveats.json", [c.public() for c in seeds.caveats])
+    store.write_json(tmp / "synonyms.json", synonym_groups(seeds))
+    store.write_json(tmp / "duplicates.json", duplicates)
     # The manifest goes last: a directory without one is never a complete generation.
     manifest["build_seconds"] = round(time.monotonic() - started, 3)
     store.write_json(tmp / store.MANIFEST, manifest)
@@ -268,16 +297,19 @@ def build(seeds_dir: Path | str, index_dir: Path | str, pages: Path | str | None
     seeds = load(seeds_dir, pages, pages_limit)
     snippets, sources = make_snippets(seeds, progress, started)
     _check_caveat_targets(seeds, snippets, from_pages=pages is not None)
+    duplicates = duplicate_groups(snippets)
     with build_lock(index_dir, wait_seconds):
         # Taken under the lock, so generation names sort in the order they were switched in.
         now = dt.datetime.now(dt.UTC)
         built_at = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         manifest = _manifest(seeds, snippets, sources, "", built_at, 0.0)
+        manifest["counts"]["duplicate_groups"] = len(duplicates)
         name = f"{GEN_PREFIX}{now:%Y%m%dT%H%M%S%fZ}-{manifest['version'][:8]}"
         manifest["generation"] = name
         tmp = index_dir / f"{TMP_PREFIX}{name}"
         try:
-            _write_generation(tmp, seeds, snippets, sources, manifest, progress, started)
+            _write_generation(tmp, seeds, snippets, sources, duplicates, manifest, progress,
+                              started)
             final = index_dir / name
             os.rename(tmp, final)
         except BaseException:

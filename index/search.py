@@ -19,12 +19,18 @@ from typing import Any
 
 from whoosh import query as wq
 
+from . import query as planner
 from . import store
 from .build import CURRENT, PIPELINE_VERSION
 from .errors import IndexUnavailable
+from .query import split_query
 
-_PHRASE = re.compile(r'"([^"]*)"')
 _MAX_CORRECTIONS_BELOW = 3  # suggest a spelling when a query finds fewer hits than this
+# Errors that mean our code is wrong, not that the index is damaged: they stay 500s.
+_BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError)
+ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
+# A problem-list code typed into q: ICD-10-CM (letter, digit, digit or letter, .subcode).
+_ICD_IN_TEXT = re.compile(r"(?<![\w.])([A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![\w.])")
 
 
 @dataclass(frozen=True)
@@ -47,14 +53,6 @@ class SearchResult:
     suggestion: str | None = None
 
 
-def split_query(text: str) -> tuple[list[str], list[str]]:
-    """Plain words and quoted phrases. Any other character is just text (an unclosed quote too)."""
-    phrases = [p.strip() for p in _PHRASE.findall(text) if p.strip()]
-    rest = _PHRASE.sub(" ", text).replace('"', " ")
-    words = re.findall(r"\w+", rest)
-    return words, [" ".join(re.findall(r"\w+", p)) for p in phrases if re.search(r"\w", p)]
-
-
 class Generation:
     """One opened, immutable index generation with its side files."""
 
@@ -66,6 +64,8 @@ class Generation:
             sources = store.read_json(path / "sources.json")
             vocabulary = store.read_json(path / "conditions.json")
             caveats = store.read_json(path / "caveats.json")
+            synonyms = store.read_json(path / "synonyms.json")
+            self._duplicates = store.read_json(path / "duplicates.json")
             self._ix = store.open_whoosh(path)
             self._searcher = self._ix.searcher()
         except Exception as exc:  # a damaged generation: say why, never crash the worker
@@ -88,6 +88,7 @@ class Generation:
                 self._neighbours[sid] = (ids[i - 1] if i else None,
                                          ids[i + 1] if i + 1 < len(ids) else None)
         self._analyzer = self._ix.schema["text"].analyzer
+        self._expander = planner.Expander(synonyms, self._terms)
         self._lock = threading.Lock()  # Whoosh searchers are not documented as thread-safe
 
     # -- lookups ----------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class Generation:
     def snippet(self, snippet_id: str) -> dict[str, Any] | None:
         with self._guard():
             fields = self._searcher.document(id=snippet_id)
-        return store.from_stored(fields) if fields else None
+        return self._record(fields) if fields else None
 
     def neighbours(self, snippet_id: str) -> tuple[str | None, str | None]:
         return self._neighbours.get(snippet_id, (None, None))
@@ -150,25 +151,13 @@ class Generation:
             return None
         return parts[0] if len(parts) == 1 else wq.And(parts)
 
-    def _text_query(self, words: list[str], phrases: list[str], relaxed: bool) -> wq.Query | None:
-        terms = self._terms(" ".join(words))
-        required: list[wq.Query] = []
-        for phrase in phrases:
-            phrase_terms = self._terms(phrase)
-            if len(phrase_terms) == 1:
-                required.append(wq.Term("text", phrase_terms[0]))
-            elif phrase_terms:
-                required.append(wq.Phrase("text", phrase_terms, boost=2.0))
-        if terms:
-            term_queries = [wq.Term("text", t) for t in dict.fromkeys(terms)]
-            core: wq.Query = wq.Or(term_queries) if relaxed else wq.And(term_queries)
-            if len(terms) > 1:
-                # Words next to each other, as typed, rank above the same words scattered.
-                core = wq.AndMaybe(core, wq.Phrase("text", terms, boost=3.0))
-            required.append(core)
-        if not required:
-            return None
-        return required[0] if len(required) == 1 else wq.And(required)
+    def _codes_as_words(self, text: str) -> str:
+        """An ICD-10-CM code typed into q (M79.7) stands for its condition's label."""
+        def label(match: re.Match) -> str:
+            slugs = self.conditions_for_code("icd10cm", match.group(1))
+            labels = [c["label"] for c in self.conditions if c["slug"] in slugs]
+            return f" {' '.join(labels)} " if labels else match.group(0)
+        return _ICD_IN_TEXT.sub(label, text)
 
     def search(self, q: SearchQuery) -> SearchResult:
         words, phrases = split_query(q.text)
@@ -181,31 +170,54 @@ class Generation:
             if filter_q is not None and next(self._searcher.docs_for_query(filter_q), None) is None:
                 # Whoosh counts an empty filter as no filter at all: answer that case here.
                 return SearchResult([], 0, words, phrases)
-            result = self._run(q, words, phrases, filter_q, relaxed=False)
-            if result.total == 0 and len(words) > 1:
-                relaxed = self._run(q, words, phrases, filter_q, relaxed=True)
+            plan = self._expander.plan(*split_query(self._codes_as_words(q.text)))
+            focus = list(dict.fromkeys([*plan.conditions, *q.conditions]))
+            result = self._run(q, plan, focus, filter_q, relaxed=False)
+            if result.total == 0 and len(plan.concepts) > 1:
+                relaxed = self._run(q, plan, focus, filter_q, relaxed=True)
                 if relaxed.total:
                     relaxed.match = "any"
                     result = relaxed
+            result.words, result.phrases = words, phrases
             if result.total < _MAX_CORRECTIONS_BELOW:
-                result.suggestion = self._suggest(q.text, words)
+                result.suggestion = self._suggest(q, words, filter_q, result.total)
             return result
 
-    def _run(self, q: SearchQuery, words: list[str], phrases: list[str],
+    def _run(self, q: SearchQuery, plan: planner.Plan, focus: list[str],
              filter_q: wq.Query | None, relaxed: bool) -> SearchResult:
-        text_q = self._text_query(words, phrases, relaxed)
+        text_q = planner.build(plan, relaxed, focus)
         if text_q is None:  # only stop words, e.g. "the"
-            return SearchResult([], 0, words, phrases)
-        results = self._searcher.search(text_q, filter=filter_q, limit=q.offset + q.limit)
-        total = len(results)
-        marks = set(self._terms(" ".join(words + phrases)))
+            return SearchResult([], 0)
+        # The same paragraph in several sources is one result; the others go in also_in.
+        results = self._collapsed(text_q, filter_q, q.offset + q.limit)
+        total = len(results) - sum(results.collapsed_counts.values())
         hits = []
         for hit in results[q.offset:q.offset + q.limit]:
-            record = store.from_stored(hit.fields())
+            record = self._record(hit.fields())
             record["score"] = round(float(hit.score), 4)
-            record["highlight"] = self.highlight(record["text"], marks)
+            record["highlight"] = self.highlight(record["text"], plan.marks)
             hits.append(record)
-        return SearchResult(hits, total, words, phrases)
+        return SearchResult(hits, total)
+
+    def _collapsed(self, text_q: wq.Query, filter_q: wq.Query | None, limit: int):
+        """Top hits with one per duplicate group. Whoosh cannot collapse and filter in one
+        search (its collapse collector breaks on a filter), so the filter joins the query with
+        a zero score."""
+        if filter_q is not None:
+            text_q = wq.And([text_q, wq.ConstantScoreQuery(filter_q, score=0.0)])
+        return self._searcher.search(text_q, limit=limit, collapse="dup_key", collapse_limit=1)
+
+    def _record(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A stored snippet with the other citations of its duplicates."""
+        record = store.from_stored(fields)
+        members = self._duplicates.get(record.get("dup_key"), [])
+        others = [m for m in members if m[0] != record["id"]]
+        record["also_in"] = [
+            {"id": sid, "source_id": source_id, "paragraph": paragraph,
+             "title": self.sources[source_id]["title"] if source_id in self.sources else None}
+            for sid, source_id, paragraph in others[:ALSO_IN_LIMIT]]
+        record["also_in_total"] = len(others)
+        return record
 
     def _browse(self, q: SearchQuery, filter_q: wq.Query | None) -> SearchResult:
         """No query text: snippets that mention a requested condition in an article about it
@@ -219,40 +231,66 @@ class Generation:
                 wq.Or([wq.Term("mentions", c) for c in q.conditions])))
             focused = set(self._searcher.docs_for_query(
                 wq.Or([wq.Term("focus", c) for c in q.conditions])))
-        position = self._searcher.reader().column_reader("position")
+        reader = self._searcher.reader()
+        position = reader.column_reader("position")
         matched.sort(key=lambda d: (d not in mentioning, d not in focused, position[d]))
+        # Duplicates collapse to their first appearance in this order.
+        dup_key = reader.column_reader("dup_key")
+        seen: set[str] = set()
+        distinct = [d for d in matched if not (dup_key[d] in seen or seen.add(dup_key[d]))]
         hits = []
-        for docnum in matched[q.offset:q.offset + q.limit]:
-            record = store.from_stored(self._searcher.stored_fields(docnum))
+        for docnum in distinct[q.offset:q.offset + q.limit]:
+            record = self._record(self._searcher.stored_fields(docnum))
             record["score"] = None
             record["highlight"] = html.escape(record["text"], quote=False)
             hits.append(record)
-        return SearchResult(hits, len(matched))
+        return SearchResult(hits, len(distinct))
 
-    def _suggest(self, text: str, words: list[str]) -> str | None:
+    def _suggest(self, q: SearchQuery, words: list[str], filter_q: wq.Query | None,
+                 found: int) -> str | None:
+        """A spelling correction from the index's own words, offered only if it finds more."""
         corrector = self._searcher.corrector("text")
-        suggestion = text
+        suggestion = q.text
         changed = False
         for word in dict.fromkeys(words):
             if len(word) < 3 or word.isdigit() or not self._terms(word):
                 continue
             lowered = word.lower()
-            if self._searcher.doc_frequency("spell_text", lowered):
+            if self._searcher.doc_frequency("spell_text", lowered) or self._expander.knows(word):
                 continue
             options = corrector.suggest(lowered, limit=1, maxdist=2)
             if options and options[0] != lowered:
                 suggestion = re.sub(rf"\b{re.escape(word)}\b", options[0], suggestion)
                 changed = True
-        return " ".join(suggestion.split()) if changed else None
+        if not changed:
+            return None
+        suggestion = " ".join(suggestion.split())
+        plan = self._expander.plan(*split_query(suggestion))
+        corrected = planner.build(plan, False, [])
+        if corrected is None:
+            return None
+        results = self._collapsed(corrected, filter_q, 1)
+        better = len(results) - sum(results.collapsed_counts.values())
+        return suggestion if better > found else None
 
-    def highlight(self, text: str, marks: set[str]) -> str:
-        """The text HTML-escaped, with <mark> around tokens whose stem was searched for."""
+    def highlight(self, text: str, marks: set[tuple[str, ...]]) -> str:
+        """The text HTML-escaped, with <mark> around each place a searched stem sequence (a
+        word, or a phrase or expansion in full) occurs."""
+        # Whoosh reuses one Token object while iterating: copy what we need as we go.
+        tokens = [(t.text, t.startchar, t.endchar)
+                  for t in self._analyzer(text, chars=True, mode="index")]
+        stems = [stem for stem, _, _ in tokens]
+        marked = [False] * len(tokens)
+        for seq in marks:
+            for i in range(len(stems) - len(seq) + 1):
+                if tuple(stems[i:i + len(seq)]) == seq:
+                    marked[i:i + len(seq)] = [True] * len(seq)
         out, last = [], 0
-        for token in self._analyzer(text, chars=True, mode="index"):
-            if token.text in marks:
-                out.append(html.escape(text[last:token.startchar], quote=False))
-                out.append(f"<mark>{html.escape(text[token.startchar:token.endchar])}</mark>")
-                last = token.endchar
+        for (_, start, end), mark in zip(tokens, marked, strict=True):
+            if mark:
+                out.append(html.escape(text[last:start], quote=False))
+                out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+                last = end
         out.append(html.escape(text[last:], quote=False))
         return "".join(out)
 
@@ -263,7 +301,7 @@ class Generation:
         with self._lock:
             try:
                 yield
-            except IndexUnavailable:
+            except (IndexUnavailable, *_BUGS):
                 raise
             except Exception as exc:
                 raise IndexUnavailable(f"index generation {self.name} is damaged: "

@@ -94,6 +94,7 @@ class Seeds:
     vocabulary_meta: dict[str, Any] = field(default_factory=dict)
     input_digest: str = ""
     caveats_path: str = "caveats.yaml"
+    synonyms: list[list[str]] = field(default_factory=list)
 
 
 # -- YAML with line numbers ---------------------------------------------------------------
@@ -432,6 +433,29 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
     return caveats
 
 
+# -- synonyms -------------------------------------------------------------------------------
+
+def _read_synonyms(reader: _Reader, path: Path) -> list[list[str]]:
+    """Curated expansion groups; the file is optional (the vocabulary expands on its own)."""
+    if not path.exists():
+        return []
+    data = reader.read_yaml(path)
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
+        reader.problem(path, _line(data), "expected a mapping with a 'groups' list")
+        return []
+    groups = []
+    for number, group in enumerate(data["groups"], start=1):
+        phrases = _str_list(group) if isinstance(group, list) else None
+        if phrases is None or len(phrases) < 2:
+            reader.problem(path, _line(data, "groups"),
+                           f"group {number}: needs a list of at least two phrases")
+            continue
+        groups.append([" ".join(p.split()) for p in phrases])
+    return groups
+
+
 # -- documents ------------------------------------------------------------------------------
 
 def _check_document(reader: _Reader, path: Path | str, line: int | None, text: str) -> bool:
@@ -539,6 +563,7 @@ def load(seeds_dir: Path | str, pages: Path | str | None = None,
     conditions, meta = _read_conditions(reader, seeds_dir / "conditions.yaml")
     slugs = None if conditions is None else {c.slug for c in conditions}
     caveats = _read_caveats(reader, seeds_dir / "caveats.yaml", slugs)
+    synonyms = _read_synonyms(reader, seeds_dir / "synonyms.yaml")
     if pages is None:
         catalog_path = seeds_dir / "catalog.yaml"
         catalog = _read_catalog(reader, catalog_path)
@@ -550,4 +575,4 @@ def load(seeds_dir: Path | str, pages: Path | str | None = None,
     if reader.problems:
         raise SeedError(reader.problems)
     return Seeds(sources, conditions or [], caveats, meta, reader.digest.hexdigest(),
-                 str(seeds_dir / "caveats.yaml"))
+                 str(seeds_dir / "caveats.yaml"), synonyms)

@@ -5,6 +5,8 @@ A generation directory holds the Whoosh segment files and:
   sources.json     source metadata with the ordered ids of each source's snippets
   conditions.json  the vocabulary with codes and snippet counts
   caveats.json     the caveat catalogue the snippets' caveat ids refer to
+  synonyms.json    query expansion groups (curated synonyms and the vocabulary's terms)
+  duplicates.json  groups of snippets whose text is the same, for collapsing results
 Everything a request needs comes from one generation, so an answer never mixes two.
 """
 
@@ -21,7 +23,8 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 
 MANIFEST = "manifest.json"
-SIDE_FILES = ("sources.json", "conditions.json", "caveats.json")
+SIDE_FILES = ("sources.json", "conditions.json", "caveats.json", "synonyms.json",
+              "duplicates.json")
 
 
 def make_schema() -> Schema:
@@ -48,6 +51,8 @@ def make_schema() -> Schema:
         caveats=KEYWORD(stored=True, commas=True),
         url=STORED,
         retrieved=STORED,
+        # Same normalised text, same key: results collapse on it (see duplicates.json).
+        dup_key=ID(stored=True, sortable=True),
     )
 
 

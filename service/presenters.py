@@ -38,6 +38,8 @@ def snippet(gen: Generation, record: dict[str, Any]) -> dict[str, Any]:
         "reading_grade": record["reading_grade"],
         "lead_in": record.get("lead_in"),
         "caveats": [caveat(gen, cid) for cid in record["caveats"] if cid in gen.caveats],
+        "also_in": record.get("also_in", []),
+        "also_in_total": record.get("also_in_total", 0),
         "citation": {
             "source_id": record["source_id"],
             "title": record["title"],

@@ -84,6 +84,13 @@ class CitationSchema(Schema):
     text_sha256 = fields.String(required=True, metadata=_doc("SHA-256 of the snippet text."))
 
 
+class AlsoInSchema(Schema):
+    id = fields.String(required=True)
+    source_id = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    paragraph = fields.Integer(required=True)
+
+
 class SnippetSchema(Schema):
     id = fields.String(required=True)
     text = fields.String(required=True)
@@ -97,6 +104,11 @@ class SnippetSchema(Schema):
         "The line that introduces a list item, when the snippet is one."))
     caveats = fields.List(fields.Nested(CaveatSchema), required=True)
     citation = fields.Nested(CitationSchema, required=True)
+    also_in = fields.List(fields.Nested(AlsoInSchema), required=True, metadata=_doc(
+        "The same paragraph in other sources (case, spacing and punctuation aside), collapsed "
+        "into this result; at most 20 listed."))
+    also_in_total = fields.Integer(required=True, metadata=_doc("How many other sources have "
+                                                                "this paragraph."))
 
 
 class SnippetDetailSchema(SnippetSchema):

@@ -199,15 +199,16 @@ def test_max_grade_filters_a_browse_too(client):
 
 
 def test_limit_and_offset(client):
+    # "vagus" also finds "VNS" and "vagal" (expansion): every seed paragraph says one of them.
     everything = search(client, q="vagus", limit=50)
-    assert everything["total"] == 29 == len(everything["results"])
+    assert everything["total"] == 45 == len(everything["results"])
     page = search(client, q="vagus", limit=3, offset=4)
     assert page["limit"] == 3 and page["offset"] == 4
     assert ids(page) == ids(everything)[4:7]
     assert search(client, q="vagus")["limit"] == 10
     assert len(search(client, q="vagus")["results"]) == 10
-    past_the_end = search(client, q="vagus", offset=40)
-    assert past_the_end["results"] == [] and past_the_end["total"] == 29
+    past_the_end = search(client, q="vagus", offset=45)
+    assert past_the_end["results"] == [] and past_the_end["total"] == 45
 
 
 # -- browsing (no q) -------------------------------------------------------------------------
@@ -268,7 +269,9 @@ def test_stemming_matches_other_word_forms(client):
     verb = search(client, q="stimulate", limit=50)
     noun = search(client, q="stimulation", limit=50)
     assert ids(verb) == ids(noun) and verb["total"] > 2
-    only_noun = [r for r in verb["results"] if "stimulate" not in r["text"].lower()]
+    # (Some match through their article's title, "... Vagus Nerve Stimulation ...", alone.)
+    only_noun = [r for r in verb["results"] if "stimulate" not in r["text"].lower()
+                 and "stimulation" in r["text"].lower()]
     assert only_noun
     assert all(re.search(r"<mark>stimulation</mark>", r["highlight"], re.IGNORECASE)
                for r in only_noun)

@@ -1,0 +1,140 @@
+"""Turn what a user typed into Whoosh query objects: concepts, expansions, fields and boosts.
+
+Text is split into quoted phrases and words. Runs of words that name something in an expansion
+group (the vocabulary's terms, the curated synonyms) become one concept whose alternatives are
+the group's other phrases; every other word is a concept of its own. A snippet must match every
+concept (or, relaxed, any), in its text, its section heading or its article's title. Exact
+wording outranks an expansion, the text outranks headings, words next to each other as typed
+outrank scattered ones, and an article about a condition the query names ranks first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from whoosh import query as wq
+
+_PHRASE = re.compile(r'"([^"]*)"')
+# Question words carry no topic; without this, "what causes X" would need "what" in the text.
+QUESTION_WORDS = frozenset("""
+what whats how why which who whom whose where does do did doing i me my should would could
+there any about tell know get got
+""".split())
+# Weights: exact wording vs an expansion, and the text vs headings.
+EXPANSION_BOOST = 0.6
+FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 0.5}
+PHRASE_BOOST = 3.0
+FOCUS_BOOST = 2.0
+_MAX_GROUP_WORDS = 8
+
+
+def split_query(text: str) -> tuple[list[str], list[str]]:
+    """Plain words and quoted phrases. Any other character is just text (an unclosed quote too)."""
+    phrases = [p.strip() for p in _PHRASE.findall(text) if p.strip()]
+    rest = _PHRASE.sub(" ", text).replace('"', " ")
+    words = re.findall(r"\w+", rest)
+    return words, [" ".join(re.findall(r"\w+", p)) for p in phrases if re.search(r"\w", p)]
+
+
+@dataclass
+class Concept:
+    """One thing the user asked for: the stems as typed, and alternative stem sequences."""
+
+    exact: tuple[str, ...]
+    expansions: list[tuple[str, ...]] = field(default_factory=list)
+    phrase: bool = False  # typed in quotes: no expansion, words must be adjacent
+
+
+@dataclass
+class Plan:
+    concepts: list[Concept]
+    conditions: list[str]  # conditions the text names (for the focus boost)
+    marks: set[tuple[str, ...]]  # stem sequences to highlight where they occur in full
+
+    @property
+    def empty(self) -> bool:
+        return not self.concepts
+
+
+class Expander:
+    """Expansion groups keyed by their stemmed phrases, built once per index generation."""
+
+    def __init__(self, groups: list[dict[str, Any]], analyze):
+        self._analyze = analyze
+        self._by_stems: dict[tuple[str, ...], list[int]] = {}
+        self._groups: list[tuple[list[tuple[str, ...]], str | None]] = []
+        for number, group in enumerate(groups):
+            variants = list(dict.fromkeys(
+                stems for stems in (tuple(analyze(p)) for p in group["phrases"]) if stems))
+            self._groups.append((variants, group.get("condition")))
+            for stems in variants:
+                self._by_stems.setdefault(stems, []).append(number)
+
+    def plan(self, words: list[str], phrases: list[str]) -> Plan:
+        concepts: list[Concept] = []
+        conditions: list[str] = []
+        stems = [s for w in words if w.lower() not in QUESTION_WORDS for s in self._analyze(w)]
+        i = 0
+        while i < len(stems):
+            # Longest run of words starting here that some group knows.
+            for size in range(min(_MAX_GROUP_WORDS, len(stems) - i), 0, -1):
+                run = tuple(stems[i:i + size])
+                if run in self._by_stems:
+                    break
+            else:
+                size, run = 1, (stems[i],)
+            expansions: list[tuple[str, ...]] = []
+            for number in self._by_stems.get(run, []):
+                variants, condition = self._groups[number]
+                expansions += [v for v in variants if v != run and v not in expansions]
+                if condition and condition not in conditions:
+                    conditions.append(condition)
+            concepts.append(Concept(run, expansions))
+            i += size
+        for phrase in phrases:
+            phrase_stems = tuple(self._analyze(phrase))
+            if phrase_stems:
+                concepts.append(Concept(phrase_stems, phrase=True))
+        marks = {seq for c in concepts for seq in (c.exact, *c.expansions)}
+        return Plan(concepts, conditions, marks)
+
+    def knows(self, word: str) -> bool:
+        """Whether a typed word is part of some expansion group (so not a misspelling)."""
+        stems = tuple(self._analyze(word))
+        return bool(stems) and any(stems[0] in variant for variant in self._by_stems)
+
+
+def _match(stems: tuple[str, ...], fieldname: str, boost: float) -> wq.Query:
+    if len(stems) == 1:
+        return wq.Term(fieldname, stems[0], boost=boost)
+    if fieldname != "text":  # headings are indexed without positions: all words, any order
+        return wq.And([wq.Term(fieldname, s) for s in stems], boost=boost)
+    return wq.Phrase(fieldname, list(stems), boost=boost)
+
+
+def _concept_query(concept: Concept) -> wq.Query:
+    if concept.phrase:  # typed in quotes: these words, in this order, in the paragraph itself
+        return _match(concept.exact, "text", 1.0)
+    alternatives = [(concept.exact, 1.0)] + [(e, EXPANSION_BOOST) for e in concept.expansions]
+    return wq.Or([_match(stems, fieldname, weight * field_boost)
+                  for stems, weight in alternatives
+                  for fieldname, field_boost in FIELD_BOOSTS.items()])
+
+
+def build(plan: Plan, relaxed: bool, focus: list[str]) -> wq.Query | None:
+    """The Whoosh query for a plan: all concepts (any, when relaxed), with optional boosts."""
+    if plan.empty:
+        return None
+    parts = [_concept_query(c) for c in plan.concepts]
+    core: wq.Query = parts[0] if len(parts) == 1 else (wq.Or(parts) if relaxed else wq.And(parts))
+    boosts: list[wq.Query] = []
+    typed = [s for c in plan.concepts if not c.phrase for s in c.exact]
+    if len(typed) > 1:
+        boosts.append(wq.Phrase("text", typed, boost=PHRASE_BOOST))
+    if focus:
+        boosts.append(wq.Or([wq.Term("focus", slug, boost=FOCUS_BOOST) for slug in focus]))
+    for boost in boosts:
+        core = wq.AndMaybe(core, boost)
+    return core

@@ -117,7 +117,10 @@ def _match(stems: tuple[str, ...], fieldname: str, boost: float) -> wq.Query:
 def _concept_query(concept: Concept) -> wq.Query:
     if concept.phrase:  # typed in quotes: these words, in this order, in the paragraph itself
         return _match(concept.exact, "text", 1.0)
-    alternatives = [(concept.exact, 1.0)] + [(e, EXPANSION_BOOST) for e in concept.expansions]
+    # A phrase scores about the sum of its words, so a longer expansion is scaled down to the
+    # length of what was typed: "VNS" must not lose to its own expansion.
+    alternatives = [(concept.exact, 1.0)] + [
+        (e, EXPANSION_BOOST * min(1.0, len(concept.exact) / len(e))) for e in concept.expansions]
     return wq.Or([_match(stems, fieldname, weight * field_boost)
                   for stems, weight in alternatives
                   for fieldname, field_boost in FIELD_BOOSTS.items()])

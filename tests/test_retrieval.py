@@ -1,0 +1,149 @@
+"""Retrieval behaviour: expansions, exact-over-expansion ranking, focus, duplicates, suggestions."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from api_helpers import SEEDS, add_article, app_for
+
+from index.build import build
+from index.errors import SeedError
+from index.search import IndexReader, SearchQuery
+
+FIBRO_SOURCE = "003_c10700c13901ee51"
+PTSD_SOURCE = "004_d463bc660c48071c"
+
+SHARED = ("Regular gentle walking can ease stiffness, and a fixed bedtime helps many people "
+          "rest better.")
+
+
+@pytest.fixture(scope="module")
+def seeds_gen(built_index):
+    reader = IndexReader(built_index)
+    yield reader.generation()
+    reader.close()
+
+
+def ids(result):
+    return [h["id"] for h in result.hits]
+
+
+def sources(result):
+    return [h["source_id"] for h in result.hits]
+
+
+@pytest.mark.parametrize(("typed", "finds"), [
+    ("vagal", "vagus"),
+    ("post-traumatic stress", "PTSD"),
+    ("fibro", "fibromyalgia"),
+    ("hoarseness", "voice changes"),
+    ("nVNS", "non-invasive"),
+])
+def test_expansion_finds_what_the_text_calls_it(seeds_gen, typed, finds):
+    result = seeds_gen.search(SearchQuery(typed, limit=50))
+    typed_word = re.compile(rf"\b{re.escape(typed)}\b", re.IGNORECASE)
+    # Some paragraph found says only the other name.
+    assert any(finds.lower() in h["text"].lower() and not typed_word.search(h["text"])
+               for h in result.hits)
+
+
+def test_expansion_is_highlighted_as_a_whole_phrase_only(seeds_gen):
+    result = seeds_gen.search(SearchQuery("post-traumatic stress", limit=50))
+    # "disorder" alone (anxiety disorders) is not marked; the full expansion is.
+    assert all("<mark>disorders</mark>" not in h["highlight"] for h in result.hits)
+    assert any("<mark>PTSD</mark>" in h["highlight"] for h in result.hits)
+
+
+def test_icd_code_typed_in_q_searches_its_condition(seeds_gen):
+    by_code = seeds_gen.search(SearchQuery("M79.7 sleep"))
+    by_name = seeds_gen.search(SearchQuery("fibromyalgia sleep"))
+    assert ids(by_code) == ids(by_name) and by_code.total == 1
+    assert by_code.hits[0]["source_id"] == FIBRO_SOURCE
+
+
+def test_article_about_the_condition_ranks_first(seeds_gen):
+    # Four articles mention PTSD or post-traumatic stress; the one about PTSD leads.
+    result = seeds_gen.search(SearchQuery("ptsd", limit=50))
+    assert len(set(sources(result))) > 1
+    assert sources(result)[0] == PTSD_SOURCE
+    assert sources(result)[:5].count(PTSD_SOURCE) >= 3
+
+
+def test_suggestion_only_when_it_would_find_more(seeds_gen):
+    assert seeds_gen.search(SearchQuery("fibromyalga")).suggestion == "fibromyalgia"
+    # Known through the synonym list, so not "corrected" into something else.
+    assert seeds_gen.search(SearchQuery("nVNS")).suggestion is None
+    # A correction that finds nothing more is not offered.
+    assert seeds_gen.search(SearchQuery("sleep zzzzqx")).suggestion is None
+
+
+@pytest.fixture(scope="module")
+def variant_index(tmp_path_factory):
+    """The seeds plus three articles: the same paragraph twice (case and punctuation aside),
+    and one paragraph that uses the exact word where another uses an expansion."""
+    seeds = tmp_path_factory.mktemp("variant") / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    add_article(seeds, "900_walk", "Walking for Better Rest", SHARED)
+    add_article(seeds, "901_walk_copy", "Daily Habits",
+                SHARED.upper().replace(",", "").replace(".", "!"))
+    add_article(seeds, "902_vns_words", "Device Notes",
+                "A VNS device can be switched off with a magnet when needed.\n\n"
+                "A vagus nerve stimulation unit sends pulses on a schedule the team sets.")
+    index_dir = tmp_path_factory.mktemp("variant-index")
+    build(seeds, index_dir)
+    return index_dir
+
+
+def test_duplicates_collapse_into_one_result_listing_the_others(variant_index):
+    reader = IndexReader(variant_index)
+    try:
+        gen = reader.generation()
+        result = gen.search(SearchQuery("walking stiffness bedtime", limit=10))
+        assert result.total == 1 and len(result.hits) == 1
+        (hit,) = result.hits
+        others = {"900_walk", "901_walk_copy"} - {hit["source_id"]}
+        assert [a["source_id"] for a in hit["also_in"]] == sorted(others)
+        assert hit["also_in_total"] == 1
+        assert hit["also_in"][0]["paragraph"] == 1 and hit["also_in"][0]["title"]
+        # Browsing collapses them too, and by-id lookups show the other citation.
+        browse = gen.search(SearchQuery(sources=("900_walk", "901_walk_copy"), limit=10))
+        assert browse.total == 1
+        shown = gen.snippet(hit["id"])
+        assert [a["id"] for a in shown["also_in"]] == [a["id"] for a in hit["also_in"]]
+    finally:
+        reader.close()
+
+
+def test_exact_wording_ranks_above_an_expansion(variant_index):
+    reader = IndexReader(variant_index)
+    try:
+        gen = reader.generation()
+        for typed, exact in (("VNS", "VNS device"), ("vagus nerve stimulation", "vagus nerve")):
+            result = gen.search(SearchQuery(typed, sources=("902_vns_words",)))
+            assert result.total == 2, typed
+            assert exact in result.hits[0]["text"], typed
+            assert result.hits[0]["score"] > result.hits[1]["score"]
+    finally:
+        reader.close()
+
+
+def test_duplicates_collapse_over_http(variant_index):
+    with app_for(variant_index) as app:
+        body = app.test_client().get("/v1/snippets?q=bedtime+stiffness").get_json()
+    assert body["total"] == 1
+    (result,) = body["results"]
+    assert result["also_in_total"] == 1
+    assert set(result["also_in"][0]) == {"id", "source_id", "title", "paragraph"}
+
+
+def test_bad_synonym_group_is_refused_with_file_and_line(seeds_copy, tmp_path):
+    synonyms = seeds_copy / "synonyms.yaml"
+    text = synonyms.read_text(encoding="utf-8")
+    synonyms.write_text(text + "  - [lonely]\n", encoding="utf-8")
+    with pytest.raises(SeedError) as raised:
+        build(seeds_copy, tmp_path / "index")
+    (problem,) = raised.value.problems
+    assert problem.path == str(synonyms) and problem.line
+    assert "at least two phrases" in problem.reason

@@ -12,6 +12,7 @@ import html
 import os
 import re
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ _MAX_CORRECTIONS_BELOW = 3  # suggest a spelling when a query finds fewer hits t
 # Errors that mean our code is wrong, not that the index is damaged: they stay 500s.
 _BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError)
 ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
+RESULT_CACHE_SIZE = 2048  # answers kept per generation (least recently used go first)
 # A problem-list code typed into q: ICD-10-CM (letter, digit, digit or letter, .subcode).
 _ICD_IN_TEXT = re.compile(r"(?<![\w.])([A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![\w.])")
 
@@ -90,6 +92,8 @@ class Generation:
         self._analyzer = self._ix.schema["text"].analyzer
         self._expander = planner.Expander(synonyms, self._terms)
         self._lock = threading.Lock()  # Whoosh searchers are not documented as thread-safe
+        self._cache: OrderedDict[tuple, SearchResult] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -160,6 +164,22 @@ class Generation:
         return _ICD_IN_TEXT.sub(label, text)
 
     def search(self, q: SearchQuery) -> SearchResult:
+        """Hits and a total for a query. Answers are cached per generation (a generation never
+        changes), so a repeated question costs a dictionary lookup; treat results as read-only."""
+        key = (" ".join(q.text.split()), q.conditions, q.sources, q.max_grade, q.limit, q.offset)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        result = self._search(q)
+        with self._cache_lock:
+            self._cache[key] = result
+            if len(self._cache) > RESULT_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return result
+
+    def _search(self, q: SearchQuery) -> SearchResult:
         words, phrases = split_query(q.text)
         filter_q = self._filter(q)
         with self._guard():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, g, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from index.errors import IndexUnavailable
 from index.search import IndexReader
 
-from . import security
+from . import presenters, security
 from .config import Config
 from .errors import PROBLEM_JSON, handle_http_exception, problem_response
 from .schemas import ProblemSchema
@@ -45,6 +45,39 @@ def _index_unavailable(error: IndexUnavailable):
                             headers={"Retry-After": "5"})
 
 
+# GET answers that come from the index only (not probes, docs or the spec).
+CACHEABLE_PREFIXES = ("/v1/", "/infobutton")
+
+
+def _conditional_get():
+    """304 when the client already holds this answer for the generation in service."""
+    if request.method != "GET" or not request.path.startswith(CACHEABLE_PREFIXES):
+        return None
+    try:
+        tag = presenters.etag(presenters.generation(), request.url)
+    except IndexUnavailable:
+        return None  # the view answers 503
+    g.etag = tag
+    if request.if_none_match.contains_weak(tag):
+        response = Response(status=304)
+        response.set_etag(tag, weak=True)
+        response.headers["Cache-Control"] = CACHE_CONTROL
+        return response
+    return None
+
+
+def _validators(response: Response) -> Response:
+    tag = g.get("etag")
+    if tag and response.status_code == 200:
+        response.set_etag(tag, weak=True)
+        response.headers["Cache-Control"] = CACHE_CONTROL
+    return response
+
+
+# Clients may keep answers but must revalidate (cheap: a 304) so a new generation shows at once.
+CACHE_CONTROL = "private, no-cache"
+
+
 def create_app(config: type | dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(Config)
@@ -66,6 +99,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.extensions["snippets_api"] = api
     app.extensions["snippets_index"] = IndexReader(app.config["INDEX_DIR"])
     app.register_error_handler(IndexUnavailable, _index_unavailable)
+    app.before_request(_conditional_get)
+    app.after_request(_validators)
 
     from . import catalogue, cds_hooks, docs, health, infobutton, snippets
 

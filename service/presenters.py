@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import current_app
@@ -13,6 +14,12 @@ def generation() -> Generation:
     """The index generation in service for this request (raises IndexUnavailable -> 503)."""
     reader: IndexReader = current_app.extensions["snippets_index"]
     return reader.generation()
+
+
+def etag(gen: Generation, url: str) -> str:
+    """A weak validator for a GET answer: the index generation and the exact URL asked for.
+    A generation never changes, so the same URL on the same generation is the same answer."""
+    return f"{gen.version}-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
 
 def index_info(gen: Generation) -> dict[str, str]:

@@ -1,0 +1,96 @@
+"""A throwaway redis-server for the rate-limit tests: a free loopback port, nothing persisted.
+
+Without a redis-server binary the tests that need one are skipped, unless SNIPPETS_REQUIRE_REDIS=1
+(set by .ci/run), where a missing binary is a failure: CI must not pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REQUIRE_ENV = "SNIPPETS_REQUIRE_REDIS"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_unavailable(reason: str) -> None:
+    """Skip the test, or fail it when the environment says redis is required."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1: the Redis tests must run here)", pytrace=False)
+    pytest.skip(f"{reason}; install redis-server to run the shared rate-limit tests")
+
+
+def ping(port: int, timeout: float = 0.5) -> bool:
+    """True when a redis server answers PING on 127.0.0.1:port (raw RESP, no client needed)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """`redis-server` on 127.0.0.1:<free port>, without RDB snapshots or an append-only file."""
+
+    def __init__(self, binary: str, workdir: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.log_path = workdir / "redis.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            cwd=workdir, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_until_up(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"redis-server exited with {self.process.returncode}:\n"
+                                     + self.log())
+            if ping(self.port):
+                return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not answer PING in time:\n" + self.log())
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_redis(workdir: Path) -> RedisServer:
+    """A running RedisServer, or skip/fail (see redis_unavailable) when there is no binary."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        redis_unavailable("redis-server is not installed")
+    server = RedisServer(binary, workdir)
+    try:
+        server.wait_until_up()
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -18,7 +18,9 @@ class Tagger:
     """Compiled matchers for one vocabulary; build once per index build."""
 
     def __init__(self, conditions: Iterable[Condition]):
-        self._matchers: list[tuple[str, re.Pattern[str]]] = []
+        # Per condition: cheap substring anchors (the first word of each term, lowercased, and
+        # each abbreviation as written) and the exact regex, run only when an anchor is present.
+        self._matchers: list[tuple[str, tuple[str, ...], tuple[str, ...], re.Pattern[str]]] = []
         for condition in conditions:
             parts = []
             terms = sorted({condition.label, *condition.terms}, key=len, reverse=True)
@@ -28,11 +30,16 @@ class Tagger:
             if condition.abbreviations:
                 alternatives = "|".join(re.escape(a) for a in condition.abbreviations)
                 parts.append(rf"\b(?:{alternatives})s?\b")
-            self._matchers.append((condition.slug, re.compile("|".join(parts))))
+            anchors = tuple({re.split(r"[\s-]+", t.strip())[0].lower() for t in terms})
+            self._matchers.append((condition.slug, anchors, tuple(condition.abbreviations),
+                                   re.compile("|".join(parts))))
 
     def tag(self, text: str) -> list[str]:
         """The slugs of every condition the text mentions, in vocabulary order."""
-        return [slug for slug, pattern in self._matchers if pattern.search(text)]
+        lowered = text.lower()
+        return [slug for slug, anchors, abbreviations, pattern in self._matchers
+                if (any(a in lowered for a in anchors) or any(a in text for a in abbreviations))
+                and pattern.search(text)]
 
     def focus(self, title: str) -> str | None:
         """The one condition an article's title is about, or None if it names zero or several."""

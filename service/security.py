@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import re
@@ -42,6 +43,23 @@ def _rate_key() -> str:
 
 def _exempt() -> bool:
     return request.endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS"
+
+
+def _bound_body(limit: int | None) -> Response | None:
+    """Enforce the body limit on chunked requests too. With a Content-Length, Werkzeug answers
+    413 itself; without one it would silently cut the body at the limit, so read it here (at
+    most limit + 1 bytes) and hand the app exactly what was read."""
+    if limit is None or request.content_length is not None:
+        return None
+    stream = request.environ["wsgi.input"]
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        return problem_response(413, f"the request body is larger than {limit} bytes")
+    request.environ["wsgi.input"] = io.BytesIO(data)
+    request.environ["CONTENT_LENGTH"] = str(len(data))
+    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
+    request.environ["wsgi.input_terminated"] = False
+    return None
 
 
 def hash_key(key: str) -> str:
@@ -123,7 +141,11 @@ def init_app(app: Flask) -> None:
     def start_request():
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        if request.method in ("POST", "PUT", "PATCH"):
+            too_large = _bound_body(app.config["MAX_CONTENT_LENGTH"])
+            if too_large is not None:
+                return too_large
         if not hashes or _exempt():
             return None
         presented = _presented_key()
@@ -139,6 +161,9 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if origins:
+            # The CORS headers depend on the Origin asked from, also with one origin allowed.
+            response.vary.add("Origin")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers.setdefault(
@@ -158,8 +183,10 @@ def init_app(app: Flask) -> None:
     # key). One limiter per app, not per module: its counters live in the limiter, and two
     # apps (tests, or two configurations) must not share them.
     enabled = app.config["RATE_LIMIT"].strip().lower() not in ("", "off")
+    # An application limit is one budget across every endpoint (a default limit would give
+    # each endpoint its own).
     limiter = Limiter(key_func=_rate_key, app=app, headers_enabled=True, enabled=enabled,
-                      default_limits=[app.config["RATE_LIMIT"]] if enabled else [],
+                      application_limits=[app.config["RATE_LIMIT"]] if enabled else [],
                       storage_uri=app.config["RATE_LIMIT_STORAGE"],
-                      default_limits_exempt_when=_exempt)
+                      application_limits_exempt_when=_exempt)
     app.extensions["snippets_limiter"] = limiter

@@ -373,11 +373,6 @@ def test_two_apps_in_one_process_do_not_share_memory_counters(make):
     assert statuses(second, SEARCH, 3) == [200, 200, 200]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: service/security.py init_app passes RATE_LIMIT as flask-limiter default_limits, "
-    "which are counted per endpoint: '3 per minute' allows 3 requests to each route "
-    "(/v1/snippets, /v1/sources, /v1/conditions, ...), not 3 per key or address as "
-    "config.py documents"))
 def test_the_budget_covers_the_whole_api_not_each_endpoint(make):
     client = make(RATE_LIMIT="3 per minute").test_client()
     assert statuses(client, SEARCH, 3) == [200, 200, 200]
@@ -471,11 +466,6 @@ def test_the_configured_origin_may_read_responses(portal):
         assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with exactly one origin in SNIPPETS_CORS_ORIGINS, flask-cors (as configured in "
-    "service/security.py init_app) answers that origin with Access-Control-Allow-Origin and "
-    "other origins without it, but sends no Vary: Origin, so a shared cache may serve the "
-    "answer to another origin (no ACAO) to the portal, whose browser then blocks it"))
 def test_responses_that_depend_on_the_origin_say_so_for_caches(portal):
     allowed = portal.get(SEARCH, headers={"Origin": PORTAL})
     other = portal.get(SEARCH, headers={"Origin": "https://other.example.com"})

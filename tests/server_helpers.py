@@ -1,0 +1,94 @@
+"""A real `snippets serve` (gunicorn) over an index directory the test controls.
+
+Same recipe as tests/test_api_gunicorn.py: a free port, the venv's `snippets serve` as a
+subprocess with its log in a file, SIGTERM at the end. Here the index directory is given (and
+may already hold an index), and extra environment variables can be set (SNIPPETS_RATE_LIMIT=off
+for load tests).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+SNIPPETS = Path(sys.executable).parent / "snippets"
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 20.0
+
+skip_server = pytest.mark.skipif(os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1",
+                                 reason="SNIPPETS_TEST_SKIP_SERVER=1")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`snippets serve --index INDEX_DIR` on 127.0.0.1 with `workers` gunicorn workers."""
+
+    def __init__(self, index_dir: Path, log_path: Path, workers: int = 2,
+                 env: dict[str, str] | None = None, seeds_dir: Path = ROOT / "seeds"):
+        self.index_dir = index_dir
+        self.log_path = log_path
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SNIPPETS_")}
+        clean.update(env or {})
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [str(SNIPPETS), "serve", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(workers), "--index", str(index_dir), "--seeds", str(seeds_dir)],
+            cwd=log_path.parent, env=clean, stdout=self._log, stderr=subprocess.STDOUT)
+        self.http = self.session()
+
+    def session(self) -> requests.Session:
+        """A new HTTP session (one per client thread: Session is not thread-safe)."""
+        http = requests.Session()
+        http.trust_env = False  # never through a proxy from the environment
+        return http
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}:\n"
+                                     + self.log())
+            try:
+                if self.get("/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not answer /healthz in time:\n" + self.log())
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return self.http.get(f"{self.base}{path}", **kwargs)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        self.http.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -34,7 +34,7 @@ from .tagging import Tagger
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -279,7 +279,9 @@ def _write_generation(tmp: Path, seeds: Seeds, snippets: list[dict], sources: li
     store.write_json(tmp / "caveats.json", [c.public() for c in seeds.caveats])
     store.write_json(tmp / "synonyms.json", synonym_groups(seeds))
     store.write_json(tmp / "duplicates.json", duplicates)
-    # The manifest goes last: a directory without one is never a complete generation.
+    # The manifest goes last: a directory without one is never a complete generation. It
+    # records every file's size and checksum, so damage is found on open and by `check`.
+    manifest["files"] = store.file_checksums(tmp)
     manifest["build_seconds"] = round(time.monotonic() - started, 3)
     store.write_json(tmp / store.MANIFEST, manifest)
     _fsync_dir(tmp)
@@ -328,9 +330,12 @@ def check(index_dir: Path | str) -> tuple[dict[str, Any], list[str]]:
     generation = current_generation(index_dir)
     manifest = store.read_json(generation / store.MANIFEST)
     problems = []
-    for name in store.SIDE_FILES:
-        if not (generation / name).is_file():
-            problems.append(f"{name} is missing")
+    expected = manifest.get("files", {})
+    problems += [f"{name} is missing" for name in store.missing_files(generation, expected)]
+    problems += [f"{name} is damaged: its size or checksum differs from the manifest"
+                 for name in store.damaged_files(generation, expected)]
+    if problems:
+        return manifest, problems
     try:
         ix = store.open_whoosh(generation)
         try:

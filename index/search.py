@@ -63,6 +63,12 @@ class Generation:
         self.name = path.name
         try:
             self.manifest = store.read_json(path / store.MANIFEST)
+            expected = self.manifest.get("files", {})
+            damaged = store.missing_files(path, expected) + store.damaged_files(path, expected)
+            if damaged:
+                raise IndexUnavailable(f"index generation {self.name} is damaged: "
+                                       f"{', '.join(damaged)} missing or not as its manifest "
+                                       "records (rebuild with `snippets build`)")
             sources = store.read_json(path / "sources.json")
             vocabulary = store.read_json(path / "conditions.json")
             caveats = store.read_json(path / "caveats.json")
@@ -70,6 +76,8 @@ class Generation:
             self._duplicates = store.read_json(path / "duplicates.json")
             self._ix = store.open_whoosh(path)
             self._searcher = self._ix.searcher()
+        except IndexUnavailable:
+            raise
         except Exception as exc:  # a damaged generation: say why, never crash the worker
             raise IndexUnavailable(f"index generation {self.name} cannot be opened: "
                                    f"{type(exc).__name__}: {exc}") from exc

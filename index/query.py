@@ -17,16 +17,18 @@ from typing import Any
 from whoosh import query as wq
 
 _PHRASE = re.compile(r'"([^"]*)"')
-# Question words carry no topic; without this, "what causes X" would need "what" in the text.
-QUESTION_WORDS = frozenset("""
+# Question and filler words carry no topic; without this, "what causes X" would need "what"
+# in the text. They still count inside a synonym group ("how common" = "prevalence").
+FILLER_WORDS = frozenset("""
 what whats how why which who whom whose where does do did doing i me my should would could
-there any about tell know get got
+there any about tell know get got overview options
 """.split())
 # Weights: exact wording vs an expansion, and the text vs headings.
 EXPANSION_BOOST = 0.6
 FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 0.5}
 PHRASE_BOOST = 3.0
 FOCUS_BOOST = 2.0
+DISMAX_TIEBREAK = 0.1
 _MAX_GROUP_WORDS = 8
 
 
@@ -75,7 +77,8 @@ class Expander:
     def plan(self, words: list[str], phrases: list[str]) -> Plan:
         concepts: list[Concept] = []
         conditions: list[str] = []
-        stems = [s for w in words if w.lower() not in QUESTION_WORDS for s in self._analyze(w)]
+        typed = [(stem, w.lower() in FILLER_WORDS) for w in words for stem in self._analyze(w)]
+        stems = [stem for stem, _ in typed]
         i = 0
         while i < len(stems):
             # Longest run of words starting here that some group knows.
@@ -85,6 +88,9 @@ class Expander:
                     break
             else:
                 size, run = 1, (stems[i],)
+                if typed[i][1]:  # a filler word on its own
+                    i += 1
+                    continue
             expansions: list[tuple[str, ...]] = []
             for number in self._by_stems.get(run, []):
                 variants, condition = self._groups[number]
@@ -121,9 +127,12 @@ def _concept_query(concept: Concept) -> wq.Query:
     # length of what was typed: "VNS" must not lose to its own expansion.
     alternatives = [(concept.exact, 1.0)] + [
         (e, EXPANSION_BOOST * min(1.0, len(concept.exact) / len(e))) for e in concept.expansions]
-    return wq.Or([_match(stems, fieldname, weight * field_boost)
-                  for stems, weight in alternatives
-                  for fieldname, field_boost in FIELD_BOOSTS.items()])
+    # The best way a snippet matches the concept counts, not the sum of every way: a paragraph
+    # saying both "vagus nerve stimulation" and "(VNS)" is not twice as relevant.
+    return wq.DisjunctionMax([_match(stems, fieldname, weight * field_boost)
+                              for stems, weight in alternatives
+                              for fieldname, field_boost in FIELD_BOOSTS.items()],
+                             tiebreak=DISMAX_TIEBREAK)
 
 
 def build(plan: Plan, relaxed: bool, focus: list[str]) -> wq.Query | None:

@@ -30,6 +30,7 @@ _MAX_CORRECTIONS_BELOW = 3  # suggest a spelling when a query finds fewer hits t
 # Errors that mean our code is wrong, not that the index is damaged: they stay 500s.
 _BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError)
 ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
+FILL_BELOW = 10  # fewer all-concept matches than this: partial matches fill the list
 RESULT_CACHE_SIZE = 2048  # answers kept per generation (least recently used go first)
 # A problem-list code typed into q: ICD-10-CM (letter, digit, digit or letter, .subcode).
 _ICD_IN_TEXT = re.compile(r"(?<![\w.])([A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![\w.])")
@@ -200,40 +201,59 @@ class Generation:
                 return SearchResult([], 0, words, phrases)
             plan = self._expander.plan(*split_query(self._codes_as_words(q.text)))
             focus = list(dict.fromkeys([*plan.conditions, *q.conditions]))
-            result = self._run(q, plan, focus, filter_q, relaxed=False)
-            if result.total == 0 and len(plan.concepts) > 1:
-                relaxed = self._run(q, plan, focus, filter_q, relaxed=True)
-                if relaxed.total:
-                    relaxed.match = "any"
-                    result = relaxed
+            result = self._run(q, plan, focus, filter_q)
             result.words, result.phrases = words, phrases
             if result.total < _MAX_CORRECTIONS_BELOW:
                 result.suggestion = self._suggest(q, words, filter_q, result.total)
             return result
 
     def _run(self, q: SearchQuery, plan: planner.Plan, focus: list[str],
-             filter_q: wq.Query | None, relaxed: bool) -> SearchResult:
-        text_q = planner.build(plan, relaxed, focus)
-        if text_q is None:  # only stop words, e.g. "the"
+             filter_q: wq.Query | None) -> SearchResult:
+        """Snippets with every concept first; when they are fewer than a page, snippets with
+        some of them follow (and `match` says "any"), so a narrow question still gets a list."""
+        strict_q = planner.build(plan, False, focus)
+        if strict_q is None:  # only stop words, e.g. "the"
             return SearchResult([], 0)
+        wanted = q.offset + q.limit
         # The same paragraph in several sources is one result; the others go in also_in.
-        results = self._collapsed(text_q, filter_q, q.offset + q.limit)
-        total = len(results) - sum(results.collapsed_counts.values())
+        strict, strict_total = self._collapsed(strict_q, filter_q, wanted)
+        ranked, total, match = strict, strict_total, "all"
+        if strict_total < FILL_BELOW and len(plan.concepts) > 1:
+            loose, loose_total = self._collapsed(planner.build(plan, True, focus), filter_q,
+                                                 wanted + strict_total)
+            if loose_total > strict_total:
+                shown = {fields["dup_key"] for fields, _ in strict}
+                ranked = strict + [hit for hit in loose if hit[0]["dup_key"] not in shown]
+                total, match = loose_total, "any"
         hits = []
-        for hit in results[q.offset:q.offset + q.limit]:
-            record = self._record(hit.fields())
-            record["score"] = round(float(hit.score), 4)
+        for fields, score in ranked[q.offset:wanted]:
+            record = self._record(fields)
+            record["score"] = round(score, 4)
             record["highlight"] = self.highlight(record["text"], plan.marks)
             hits.append(record)
-        return SearchResult(hits, total)
+        return SearchResult(hits, total, match=match)
 
-    def _collapsed(self, text_q: wq.Query, filter_q: wq.Query | None, limit: int):
-        """Top hits with one per duplicate group. Whoosh cannot collapse and filter in one
-        search (its collapse collector breaks on a filter), so the filter joins the query with
-        a zero score."""
+    def _collapsed(self, text_q: wq.Query, filter_q: wq.Query | None,
+                   limit: int) -> tuple[list[tuple[dict[str, Any], float]], int]:
+        """Top (stored fields, score) with one per duplicate group, and the distinct total.
+        Whoosh cannot collapse and filter in one search (its collapse collector breaks on a
+        filter), so the filter joins the query with a zero score."""
         if filter_q is not None:
             text_q = wq.And([text_q, wq.ConstantScoreQuery(filter_q, score=0.0)])
-        return self._searcher.search(text_q, limit=limit, collapse="dup_key", collapse_limit=1)
+        # Equal scores are common (matches in a shared title), and Whoosh's top-N keeps an
+        # arbitrary subset of a tie at the cut. Fetch past the cut until the tie is whole, then
+        # order ties by position, so every page of a list is cut from the same order.
+        fetch = limit + 1
+        while True:
+            results = self._searcher.search(text_q, limit=fetch, collapse="dup_key",
+                                            collapse_limit=1)
+            ranked = sorted(results, key=lambda hit: (-round(hit.score, 6), hit.docnum))
+            if (len(ranked) < fetch or limit == 0
+                    or round(ranked[limit - 1].score, 6) > round(ranked[-1].score, 6)):
+                break
+            fetch *= 4
+        total = len(results) - sum(results.collapsed_counts.values())
+        return [(hit.fields(), float(hit.score)) for hit in ranked[:limit]], total
 
     def _record(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A stored snippet with the other citations of its duplicates."""
@@ -297,8 +317,7 @@ class Generation:
         corrected = planner.build(plan, False, [])
         if corrected is None:
             return None
-        results = self._collapsed(corrected, filter_q, 1)
-        better = len(results) - sum(results.collapsed_counts.values())
+        _, better = self._collapsed(corrected, filter_q, 1)
         return suggestion if better > found else None
 
     def highlight(self, text: str, marks: set[tuple[str, ...]]) -> str:

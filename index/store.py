@@ -29,7 +29,8 @@ SIDE_FILES = ("sources.json", "conditions.json", "caveats.json", "synonyms.json"
 
 
 def make_schema() -> Schema:
-    stemmed = StemmingAnalyzer()
+    # minsize=1 keeps one-character tokens: "type 5", "Noonan syndrome 3" are told apart.
+    stemmed = StemmingAnalyzer(minsize=1)
     return Schema(
         id=ID(stored=True, unique=True),
         source_id=ID(stored=True, sortable=True),

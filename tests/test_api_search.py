@@ -297,7 +297,16 @@ def test_all_words_miss_is_relaxed_to_any_word(client):
     assert body["total"] == 1
     assert body["results"][0]["citation"]["source_id"] == SLEEP_SOURCE
     assert "<mark>sleep</mark>" in body["results"][0]["highlight"]
-    assert search(client, q="sleep quality")["match"] == "all"
+    # Fewer all-word matches than a page: they come first, partial matches fill the list.
+    narrow = search(client, q="sleep quality", limit=50)
+    assert narrow["match"] == "any" and narrow["total"] > 1
+    first = narrow["results"][0]["text"].lower()
+    assert "sleep" in first and "quality" in first
+    assert all(not ("sleep" in r["text"].lower() and "quality" in r["text"].lower())
+               for r in narrow["results"][1:])
+    # Enough all-word matches: nothing partial is added.
+    broad = search(client, q="vagus nerve", limit=50)
+    assert broad["match"] == "all"
 
 
 def test_misspelling_gets_a_suggestion(client):
@@ -344,8 +353,8 @@ def test_operators_are_plain_words_not_boolean_logic(client):
     # "NOT" and "OR" are words (stop words), so the sleep paragraph, which mentions pain,
     # is found by "sleep NOT pain", and "OR" widens nothing.
     negated = search(client, q="sleep NOT pain")
-    assert negated["total"] == 1
-    assert "pain" in negated["results"][0]["text"]
+    assert ids(negated) == ids(search(client, q="sleep pain"))
+    assert "pain" in negated["results"][0]["text"] and "sleep" in negated["results"][0]["text"]
     assert ids(search(client, q="sleep OR vagus", limit=50)) == \
         ids(search(client, q="sleep vagus", limit=50))
     fielded = search(client, q="title:fibromyalgia")

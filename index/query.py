@@ -29,6 +29,7 @@ FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 0.5}
 PHRASE_BOOST = 3.0
 FOCUS_BOOST = 2.0
 DISMAX_TIEBREAK = 0.1
+COORDINATION = 0.9
 _MAX_GROUP_WORDS = 8
 
 
@@ -140,7 +141,12 @@ def build(plan: Plan, relaxed: bool, focus: list[str]) -> wq.Query | None:
     if plan.empty:
         return None
     parts = [_concept_query(c) for c in plan.concepts]
-    core: wq.Query = parts[0] if len(parts) == 1 else (wq.Or(parts) if relaxed else wq.And(parts))
+    if len(parts) == 1:
+        core: wq.Query = parts[0]
+    elif relaxed:  # a coordination bonus: snippets with more of the concepts rank higher
+        core = wq.Or(parts, scale=COORDINATION)
+    else:
+        core = wq.And(parts)
     boosts: list[wq.Query] = []
     typed = [s for c in plan.concepts if not c.phrase for s in c.exact]
     if len(typed) > 1:

@@ -26,6 +26,8 @@ class Config:
     MAX_QUERY_LENGTH = _int("SNIPPETS_MAX_QUERY_LENGTH", 500)
     MAX_REPEATED = _int("SNIPPETS_MAX_REPEATED", 20)
     LOG_LEVEL = os.environ.get("SNIPPETS_LOG_LEVEL") or "INFO"
+    # Answers kept per worker for repeated GETs (by generation and URL); 0 turns it off.
+    RESPONSE_CACHE_SIZE = _int("SNIPPETS_RESPONSE_CACHE_SIZE", 1024)
     # Largest request body (CDS Hooks POSTs), in bytes; larger gets 413.
     MAX_CONTENT_LENGTH = _int("SNIPPETS_MAX_BODY_BYTES", 1_000_000)
 

@@ -69,3 +69,32 @@ def test_repeated_search_is_answered_from_the_cache(built_index):
         assert gen.search(SearchQuery("voice changes", limit=6)) is not first
     finally:
         reader.close()
+
+
+def test_repeated_get_is_served_from_the_response_cache(built_index, monkeypatch):
+    with app_for(built_index) as app:
+        client = app.test_client()
+        first = client.get(SEARCH)
+        gen = app.extensions["snippets_index"].generation()
+
+        def no_more_searching(*args, **kwargs):
+            raise AssertionError("searched again")
+
+        monkeypatch.setattr(gen, "search", no_more_searching)
+        again = client.get(SEARCH)
+        assert again.status_code == 200 and again.data == first.data
+        assert again.headers["ETag"] == first.headers["ETag"]
+        assert again.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+
+
+def test_response_cache_can_be_turned_off(built_index):
+    from service import create_app
+
+    app = create_app({"INDEX_DIR": str(built_index), "RESPONSE_CACHE_SIZE": 0})
+    try:
+        client = app.test_client()
+        client.get(SEARCH)
+        assert app.extensions["snippets_responses"].get(client.get(SEARCH).headers["ETag"]
+                                                        .removeprefix('W/"').rstrip('"')) is None
+    finally:
+        app.extensions["snippets_index"].close()

@@ -22,6 +22,7 @@ from index.search import SearchQuery
 
 from . import presenters
 from .codes import ICD10CM_OID, SNOMED_OID, parse_code
+from .schemas import CitationSchema
 
 blp = Blueprint("infobutton", __name__, description="HL7 Infobutton (MedlinePlus Connect "
                                                    "compatible) knowledge requests.")
@@ -110,18 +111,6 @@ class EntryCaveatSchema(Schema):
     source = fields.String(required=True)
 
 
-class EntryCitationSchema(Schema):
-    source_id = fields.String(required=True)
-    title = fields.String(required=True)
-    section = fields.String(allow_none=True)
-    paragraph = fields.Integer(required=True)
-    char_start = fields.Integer(required=True)
-    char_end = fields.Integer(required=True)
-    url = fields.String(allow_none=True)
-    retrieved = fields.String(allow_none=True)
-    text_sha256 = fields.String(required=True)
-
-
 class EntrySchema(Schema):
     lang = fields.String(required=True)
     title = fields.Nested(ValueSchema, required=True)
@@ -129,7 +118,7 @@ class EntrySchema(Schema):
     id = fields.Nested(ValueSchema, required=True)
     updated = fields.Nested(ValueSchema, required=True)
     summary = fields.Nested(ValueSchema, required=True)
-    citation = fields.Nested(EntryCitationSchema, required=True)
+    citation = fields.Nested(CitationSchema, required=True)
     caveats = fields.List(fields.Nested(EntryCaveatSchema), required=True)
 
 

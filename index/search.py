@@ -32,7 +32,7 @@ _MAX_CORRECTIONS_BELOW = 3  # suggest a spelling when a query finds fewer hits t
 _BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError)
 ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
 FILL_BELOW = 10  # fewer all-concept matches than this: partial matches fill the list
-RESULT_CACHE_SIZE = 2048  # answers kept per generation (least recently used go first)
+RESULT_CACHE_SIZE = 512  # answers kept per generation (least recently used go first)
 FILTER_CACHE_SIZE = 256  # document sets kept per generation for condition/source/grade filters
 # A problem-list code typed into q: ICD-10-CM (letter, digit, digit or letter, .subcode).
 _ICD_IN_TEXT = re.compile(r"(?<![\w.])([A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![\w.])")

@@ -1,9 +1,9 @@
 """A real `snippets serve` (gunicorn) over an index directory the test controls.
 
-Same recipe as tests/test_api_gunicorn.py: a free port, the venv's `snippets serve` as a
-subprocess with its log in a file, SIGTERM at the end. Here the index directory is given (and
-may already hold an index), and extra environment variables can be set (SNIPPETS_RATE_LIMIT=off
-for load tests).
+The one recipe every HTTP test uses: a free port, the venv's `snippets serve` as a subprocess
+with its log in a file, SIGTERM at the end. The index directory may already hold an index (or
+not: serve builds one from `seeds_dir`); extra environment variables configure the server
+(SNIPPETS_RATE_LIMIT=off for load tests). Set SNIPPETS_TEST_SKIP_SERVER=1 to skip them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class Server:
     """`snippets serve --index INDEX_DIR` on 127.0.0.1 with `workers` gunicorn workers."""
 
     def __init__(self, index_dir: Path, log_path: Path, workers: int = 2,
-                 env: dict[str, str] | None = None, seeds_dir: Path = ROOT / "seeds"):
+                 env: dict[str, str] | None = None, seeds_dir: Path = ROOT / "seeds",
+                 cwd: Path | None = None):
         self.index_dir = index_dir
         self.log_path = log_path
         self.port = free_port()
@@ -48,7 +49,7 @@ class Server:
         self.process = subprocess.Popen(
             [str(SNIPPETS), "serve", "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(workers), "--index", str(index_dir), "--seeds", str(seeds_dir)],
-            cwd=log_path.parent, env=clean, stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=cwd or log_path.parent, env=clean, stdout=self._log, stderr=subprocess.STDOUT)
         self.http = self.session()
 
     def session(self) -> requests.Session:

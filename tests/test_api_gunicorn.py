@@ -6,16 +6,8 @@ Takes a few seconds; set SNIPPETS_TEST_SKIP_SERVER=1 to skip it.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-import requests
 from api_helpers import (
     ACCEPTANCE,
     PROBLEM_JSON,
@@ -24,72 +16,16 @@ from api_helpers import (
     assert_citation_matches,
     manifest,
 )
+from server_helpers import Server, skip_server
 
-pytestmark = pytest.mark.skipif(os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1",
-                                reason="SNIPPETS_TEST_SKIP_SERVER=1")
-
-SNIPPETS = Path(sys.executable).parent / "snippets"
-STARTUP_TIMEOUT = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, tmp: Path):
-        self.index_dir = tmp / "index"  # does not exist yet: serve must build it
-        self.log_path = tmp / "server.log"
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SNIPPETS_")}
-        self.http = requests.Session()
-        self.http.trust_env = False  # never through a proxy from the environment
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(SNIPPETS), "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-             "--index", str(self.index_dir), "--seeds", str(SEEDS)],
-            cwd=tmp, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_until_up(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}:\n"
-                                     + self.log())
-            try:
-                if self.get("/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not answer /healthz in time:\n" + self.log())
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 5)
-        return self.http.get(f"{self.base}{path}", **kwargs)
-
-    def stop(self) -> int:
-        self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+pytestmark = skip_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("serve"))
+    tmp = tmp_path_factory.mktemp("serve")
+    # The index directory does not exist yet: serve must build it from the seeds.
+    srv = Server(tmp / "index", tmp / "server.log", seeds_dir=SEEDS)
     try:
         srv.wait_until_up()
         yield srv

@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from api_helpers import ICD10CM, SEEDS, SNOMED, app_for, assert_problem, make_app
+from server_helpers import Server, skip_server
 
 SERVICE = "/cds-services/patient-education"
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 PATIENT_MARKER = "PATIENT-ZEBRA-7731"
 DISPLAY_MARKER = "Zebrafinch quokka myalgia"
-SNIPPETS = Path(sys.executable).parent / "snippets"
-skip_server = pytest.mark.skipif(os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1",
-                                 reason="SNIPPETS_TEST_SKIP_SERVER=1")
 
 
 def condition(code: str, system: str = ICD10CM, display: str = "Fibromyalgia",
@@ -423,55 +414,14 @@ def test_hook_requests_never_reach_the_logs_in_process(built_index, caplog):
             assert marker not in repr(getattr(record, "fields", None))
 
 
-class LiveServer:
-    """`snippets serve` over an existing index, stdout and stderr captured to a file."""
+class LiveServer(Server):
+    """`snippets serve` over an existing index, run from its own empty directory (so a test
+    can check nothing is written there), stdout and stderr captured to a file."""
 
     def __init__(self, tmp: Path, index_dir: Path, env: dict[str, str] | None = None):
         self.cwd = tmp / "cwd"
         self.cwd.mkdir()
-        self.log_path = tmp / "server.log"
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.http = requests.Session()
-        self.http.trust_env = False  # never through a proxy from the environment
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("SNIPPETS_")}
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(SNIPPETS), "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-             "--index", str(index_dir), "--seeds", str(SEEDS)],
-            cwd=self.cwd, env={**clean, **(env or {})}, stdout=self._log,
-            stderr=subprocess.STDOUT)
-
-    def wait_until_up(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}:\n"
-                                     + self.log())
-            try:
-                if self.http.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not answer /healthz in time:\n" + self.log())
-
-    def stop(self) -> int:
-        self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        super().__init__(index_dir, tmp / "server.log", env=env, seeds_dir=SEEDS, cwd=self.cwd)
 
 
 @skip_server

@@ -11,9 +11,7 @@ import logging
 import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
 import sys
 import time
 import types
@@ -25,12 +23,12 @@ from pathlib import Path
 import pytest
 import requests
 from api_helpers import PROBLEM_JSON, SEEDS, SLEEP_SOURCE, assert_bad_parameter, assert_problem
+from server_helpers import Server, skip_server
 
 from service import create_app, presenters
 from service.config import Config
 from service.security import JsonLineFormatter
 
-SNIPPETS = Path(sys.executable).parent / "snippets"
 HOOK = "/cds-services/patient-education"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 PORTAL = "https://portal.example.org"
@@ -39,8 +37,6 @@ PATIENT_MARKER = "PATIENT-OPS-QUOKKA-4417"
 ACCESS_FIELDS = {"time", "level", "logger", "method", "path", "status", "latency_ms",
                  "request_id"}
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
-skip_server = pytest.mark.skipif(os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1",
-                                 reason="SNIPPETS_TEST_SKIP_SERVER=1")
 
 
 def hook_body(patient: str = PATIENT_MARKER) -> dict:
@@ -369,45 +365,16 @@ SERVER_ENV = {
 }
 
 
-class LiveServer:
-    """`snippets serve` (one gunicorn worker) over the test index; stdout+stderr to a file."""
+class LiveServer(Server):
+    """`snippets serve` (one gunicorn worker) over the test index, configured by SERVER_ENV,
+    sending the server's key; stdout+stderr to a file."""
 
     def __init__(self, tmp: Path, index_dir: Path):
         self.cwd = tmp / "cwd"
         self.cwd.mkdir()
-        self.log_path = tmp / "server.log"
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.http = requests.Session()
-        self.http.trust_env = False  # never through a proxy from the environment
+        super().__init__(index_dir, tmp / "server.log", workers=1, env=SERVER_ENV,
+                         seeds_dir=SEEDS, cwd=self.cwd)
         self.http.headers["X-API-Key"] = SERVER_KEY
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("SNIPPETS_")}
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(SNIPPETS), "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
-             "--index", str(index_dir), "--seeds", str(SEEDS)],
-            cwd=self.cwd, env={**clean, **SERVER_ENV}, stdout=self._log,
-            stderr=subprocess.STDOUT)
-
-    def wait_until_up(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}:\n"
-                                     + self.log())
-            try:
-                if self.get("/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not answer /healthz in time:\n" + self.log())
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 10)
-        return self.http.get(self.base + path, **kwargs)
 
     def post(self, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 10)
@@ -431,9 +398,6 @@ class LiveServer:
         headers = dict(line.split(": ", 1) for line in header_lines)
         return int(status_line.split()[1]), headers, body
 
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
     def json_lines(self) -> list[dict]:
         complete = self.log().split("\n")[:-1]  # the last piece may be a line being written
         return [json.loads(line) for line in complete if line.startswith("{")]
@@ -447,19 +411,6 @@ class LiveServer:
             if all(found.values()) or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
-
-    def stop(self) -> int:
-        self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, built_index):

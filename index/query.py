@@ -136,15 +136,23 @@ def _concept_query(concept: Concept) -> wq.Query:
                              tiebreak=DISMAX_TIEBREAK)
 
 
-def build(plan: Plan, relaxed: bool, focus: list[str]) -> wq.Query | None:
-    """The Whoosh query for a plan: all concepts (any, when relaxed), with optional boosts."""
+def build(plan: Plan, relaxed: bool, focus: list[str],
+          common: frozenset[int] = frozenset()) -> wq.Query | None:
+    """The Whoosh query for a plan: all concepts (any, when relaxed), with optional boosts.
+
+    When relaxed, concepts at the positions in `common` (words most snippets contain, like
+    "VNS" in articles about VNS) cannot make a partial match on their own: they only add to
+    the score of snippets that match another concept."""
     if plan.empty:
         return None
     parts = [_concept_query(c) for c in plan.concepts]
     if len(parts) == 1:
         core: wq.Query = parts[0]
     elif relaxed:  # a coordination bonus: snippets with more of the concepts rank higher
-        core = wq.Or(parts, scale=COORDINATION)
+        telling = [p for i, p in enumerate(parts) if i not in common]
+        core = wq.Or(telling or parts, scale=COORDINATION)
+        for i in sorted(common) if telling else ():
+            core = wq.AndMaybe(core, parts[i])
     else:
         core = wq.And(parts)
     boosts: list[wq.Query] = []

@@ -224,8 +224,8 @@ class Generation:
         strict, strict_total = self._collapsed(strict_q, filter_q, wanted)
         ranked, total, match = strict, strict_total, "all"
         if strict_total < FILL_BELOW and len(plan.concepts) > 1:
-            loose, loose_total = self._collapsed(planner.build(plan, True, focus), filter_q,
-                                                 wanted + strict_total)
+            loose_q = planner.build(plan, True, focus, self._common_concepts(plan))
+            loose, loose_total = self._collapsed(loose_q, filter_q, wanted + strict_total)
             if loose_total > strict_total:
                 shown = {fields["dup_key"] for fields, _ in strict}
                 ranked = strict + [hit for hit in loose if hit[0]["dup_key"] not in shown]
@@ -237,6 +237,13 @@ class Generation:
             record["highlight"] = self.highlight(record["text"], plan.marks)
             hits.append(record)
         return SearchResult(hits, total, match=match)
+
+    def _common_concepts(self, plan: planner.Plan) -> frozenset[int]:
+        """Positions of concepts whose typed words are in most snippets."""
+        half = self._searcher.doc_count() / 2
+        return frozenset(
+            i for i, concept in enumerate(plan.concepts)
+            if all(self._searcher.doc_frequency("text", stem) > half for stem in concept.exact))
 
     def _collapsed(self, text_q: wq.Query, filter_q: wq.Query | None,
                    limit: int) -> tuple[list[tuple[dict[str, Any], float]], int]:

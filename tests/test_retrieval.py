@@ -148,3 +148,14 @@ def test_bad_synonym_group_is_refused_with_file_and_line(seeds_copy, tmp_path):
     (problem,) = raised.value.problems
     assert problem.path == str(synonyms) and problem.line
     assert "at least two phrases" in problem.reason
+
+
+def test_partial_matches_need_more_than_a_word_most_snippets_contain(seeds_gen):
+    # "VNS" is in nearly every seed paragraph: it cannot make a partial match by itself, so
+    # the list holds only paragraphs about the device or implanting it.
+    result = seeds_gen.search(SearchQuery("how is the vns device implanted", limit=50))
+    assert result.total == len(result.hits) == 3 and result.match == "all"
+    assert all(re.search(r"device|implant", h["text"], re.IGNORECASE) for h in result.hits)
+    # A word that is not common still fills a short list with partial matches.
+    filled = seeds_gen.search(SearchQuery("sleep quality", limit=50))
+    assert filled.match == "any" and filled.total > 1

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build
+from index.build import build, make_snippets
+from index.seeds import load
+from service import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -33,3 +35,31 @@ def seeds_copy(tmp_path) -> Path:
     target = tmp_path / "seeds"
     shutil.copytree(SEEDS, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def seeds(seeds_dir):
+    """The real seeds, loaded and validated."""
+    return load(seeds_dir)
+
+
+@pytest.fixture(scope="session")
+def seed_snippets(seeds) -> list[dict]:
+    """Every snippet the pipeline makes from the real seeds (no index written)."""
+    snippets, _ = make_snippets(seeds)
+    return snippets
+
+
+@pytest.fixture
+def make(built_index):
+    """create_app over the test index with extra config; indexes closed afterwards."""
+    apps = []
+
+    def factory(**config):
+        app = create_app({"INDEX_DIR": str(built_index), "TESTING": True, **config})
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["snippets_index"].close()

@@ -23,12 +23,10 @@ from index.build import (
     check,
     current_generation,
     generations,
-    make_snippets,
     snippet_id,
 )
 from index.errors import BuildLockedError, IndexUnavailable, SeedError
 from index.grading import reading_grade
-from index.seeds import load
 from index.tagging import Tagger
 
 SNIPPETS_PER_SEED = {"000": 8, "001": 13, "002": 9, "003": 7, "004": 8}
@@ -98,15 +96,6 @@ def stored_records(generation: Path) -> list[dict]:
         ix.close()
 
 
-@pytest.fixture(scope="module")
-def seeds(seeds_dir):
-    return load(seeds_dir)
-
-
-@pytest.fixture(scope="module")
-def seed_snippets(seeds) -> list[dict]:
-    snippets, _ = make_snippets(seeds)
-    return snippets
 
 
 def find_snippet(seed_snippets: list[dict], prefix: str, opening: str) -> dict:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
-
 from index import store
-from index.build import current_generation, make_snippets
+from index.build import current_generation
 from index.chunking import chunk
-from index.seeds import load
 
 SNIPPETS_PER_SEED = {"000": 8, "001": 13, "002": 9, "003": 7, "004": 8}
 BLANK_LINE_PARAGRAPH_SEEDS = ("000", "003", "004")
@@ -45,15 +42,6 @@ def seed_prefix(source_id: str) -> str:
     return source_id.split("_", 1)[0]
 
 
-@pytest.fixture(scope="module")
-def seeds(seeds_dir):
-    return load(seeds_dir)
-
-
-@pytest.fixture(scope="module")
-def seed_snippets(seeds) -> list[dict]:
-    snippets, _ = make_snippets(seeds)
-    return snippets
 
 
 def snippets_of(seed_snippets: list[dict], prefix: str) -> list[dict]:

@@ -25,7 +25,7 @@ import requests
 from api_helpers import PROBLEM_JSON, SEEDS, SLEEP_SOURCE, assert_bad_parameter, assert_problem
 from server_helpers import Server, skip_server
 
-from service import create_app, presenters
+from service import presenters
 from service.config import Config
 from service.security import JsonLineFormatter
 
@@ -55,21 +55,6 @@ def padded(body: dict, size: int) -> bytes:
     data = json.dumps(body).encode()
     assert len(data) < size
     return data[:-1] + b" " * (size - len(data)) + b"}"
-
-
-@pytest.fixture
-def make(built_index):
-    """create_app over the test index with extra config; indexes closed afterwards."""
-    apps = []
-
-    def factory(**config):
-        app = create_app({"INDEX_DIR": str(built_index), "TESTING": True, **config})
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.extensions["snippets_index"].close()
 
 
 class Lines(logging.Handler):

@@ -19,7 +19,7 @@ from api_helpers import PROBLEM_JSON, assert_problem
 from click.testing import CliRunner
 from redis_helpers import REQUIRE_ENV, free_port, redis_unavailable, start_redis
 
-from service import create_app, security
+from service import security
 from service.cli import cli
 from service.security import JsonLineFormatter
 
@@ -30,21 +30,6 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-@pytest.fixture
-def make(built_index):
-    """create_app over the test index with extra config; indexes closed afterwards."""
-    apps = []
-
-    def factory(**config):
-        app = create_app({"INDEX_DIR": str(built_index), "TESTING": True, **config})
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.extensions["snippets_index"].close()
-
 
 def new_key() -> tuple[str, str]:
     """(key, sha256) as printed by `snippets api-key`."""

@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from server_helpers import free_port, terminate
 
 REQUIRE_ENV = "SNIPPETS_REQUIRE_REDIS"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def redis_unavailable(reason: str) -> None:
@@ -68,15 +62,9 @@ class RedisServer:
         raise AssertionError("redis-server did not answer PING in time:\n" + self.log())
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        returncode = terminate(self.process, timeout=10)
         self._log.close()
-        return self.process.returncode
+        return returncode
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

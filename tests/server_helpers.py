@@ -33,6 +33,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def terminate(process: subprocess.Popen, timeout: float) -> int:
+    """SIGTERM, wait, then SIGKILL if it will not stop; the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 class Server:
     """`snippets serve --index INDEX_DIR` on 127.0.0.1 with `workers` gunicorn workers."""
 
@@ -81,15 +93,9 @@ class Server:
 
     def stop(self) -> int:
         self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        returncode = terminate(self.process, timeout=15)
         self._log.close()
-        return self.process.returncode
+        return returncode
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -16,13 +16,12 @@ import sys
 import time
 import types
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from api_helpers import PROBLEM_JSON, SEEDS, SLEEP_SOURCE, assert_bad_parameter, assert_problem
+from log_helpers import service_log
 from server_helpers import Server, skip_server
 
 from service import presenters
@@ -55,36 +54,6 @@ def padded(body: dict, size: int) -> bytes:
     data = json.dumps(body).encode()
     assert len(data) < size
     return data[:-1] + b" " * (size - len(data)) + b"}"
-
-
-class Lines(logging.Handler):
-    """Records reaching a logger, and the JSON lines the service's formatter makes of them."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonLineFormatter())
-        self.records: list[logging.LogRecord] = []
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-        self.lines.append(self.format(record))
-
-    def access(self) -> list[dict]:
-        return [json.loads(line) for record, line in zip(self.records, self.lines, strict=True)
-                if record.name == "service.access"]
-
-
-@contextmanager
-def service_log() -> Iterator[Lines]:
-    # "service" does not propagate to root: listen on it directly.
-    logger = logging.getLogger("service")
-    handler = Lines()
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 # -- limits, in process ------------------------------------------------------------------------

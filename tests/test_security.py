@@ -17,11 +17,11 @@ import pytest
 import redis
 from api_helpers import PROBLEM_JSON, assert_problem
 from click.testing import CliRunner
+from log_helpers import service_log
 from redis_helpers import REQUIRE_ENV, free_port, redis_unavailable, start_redis
 
 from service import security
 from service.cli import cli
-from service.security import JsonLineFormatter
 
 SEARCH = "/v1/snippets?q=sleep"
 PORTAL = "https://portal.example.org"
@@ -42,33 +42,6 @@ def new_key() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def keys() -> list[tuple[str, str]]:
     return [new_key() for _ in range(3)]
-
-
-class Lines(logging.Handler):
-    """Records (and their JSON lines, as the service's handler formats them)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonLineFormatter())
-        self.records: list[logging.LogRecord] = []
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-        self.lines.append(self.format(record))
-
-
-@contextmanager
-def service_log() -> Iterator[Lines]:
-    """What reaches the "service" logger. It does not propagate to root, so caplog alone may
-    miss it (it sees it only if the logger existed when the test started)."""
-    logger = logging.getLogger("service")
-    handler = Lines()
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 @contextmanager

@@ -40,3 +40,21 @@ def service_log() -> Iterator[Lines]:
         yield handler
     finally:
         logger.removeHandler(handler)
+
+
+@contextmanager
+def every_logger_captured(caplog) -> Iterator[None]:
+    """Every logger at DEBUG into caplog, also loggers that do not propagate to root (the
+    service's own): a privacy test must see everything that could be written anywhere."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        caplog.set_level(logging.DEBUG, logger=lg.name if lg.name != "root" else None)
+    detached = [lg for lg in loggers if not lg.propagate]
+    for lg in detached:
+        lg.addHandler(caplog.handler)
+    try:
+        yield
+    finally:
+        for lg in detached:
+            lg.removeHandler(caplog.handler)

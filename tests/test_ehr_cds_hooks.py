@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from api_helpers import ICD10CM, SEEDS, SNOMED, app_for, assert_problem, make_app
+from log_helpers import every_logger_captured
 from server_helpers import Server, skip_server
 
 SERVICE = "/cds-services/patient-education"
@@ -383,16 +384,7 @@ def test_hook_requests_never_reach_the_logs_in_process(built_index, caplog):
     with app_for(built_index) as app:
         app.config["PROPAGATE_EXCEPTIONS"] = False  # errors are handled and logged as in service
         client = app.test_client()
-        # Every logger at DEBUG, and the capture also on loggers that do not propagate.
-        loggers = [logging.getLogger()] + [
-            lg for lg in logging.Logger.manager.loggerDict.values()
-            if isinstance(lg, logging.Logger)]
-        for lg in loggers:
-            caplog.set_level(logging.DEBUG, logger=lg.name if lg.name != "root" else None)
-        detached = [lg for lg in loggers if not lg.propagate]
-        for lg in detached:
-            lg.addHandler(caplog.handler)
-        try:
+        with every_logger_captured(caplog):
             logging.getLogger("service").debug("capture-probe")
             statuses = []
             for kind, body in _privacy_requests():
@@ -401,9 +393,6 @@ def test_hook_requests_never_reach_the_logs_in_process(built_index, caplog):
                 else:
                     response = client.post(SERVICE, data=body, content_type="application/json")
                 statuses.append(response.status_code)
-        finally:
-            for lg in detached:
-                lg.removeHandler(caplog.handler)
     assert statuses[:5] == [200, 400, 400, 400, 412]
     assert "capture-probe" in caplog.text  # the capture works
     for marker in (PATIENT_MARKER, DISPLAY_MARKER, "Practitioner/123", "ehr.example.org"):

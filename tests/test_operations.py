@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 from api_helpers import PROBLEM_JSON, SEEDS, SLEEP_SOURCE, assert_bad_parameter, assert_problem
-from log_helpers import service_log
+from log_helpers import every_logger_captured, service_log
 from server_helpers import Server, skip_server
 
 from service import presenters
@@ -182,14 +182,7 @@ def test_no_query_body_or_key_reaches_any_log_in_process(make, caplog):
                PROPAGATE_EXCEPTIONS=False)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {key}"}
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
-    for lg in loggers:
-        caplog.set_level(logging.DEBUG, logger=lg.name if lg.name != "root" else None)
-    detached = [lg for lg in loggers if not lg.propagate]
-    for lg in detached:
-        lg.addHandler(caplog.handler)
-    try:
+    with every_logger_captured(caplog):
         with service_log() as log:
             logging.getLogger("service").debug("capture-probe")
             statuses = [
@@ -200,9 +193,6 @@ def test_no_query_body_or_key_reaches_any_log_in_process(make, caplog):
                             content_type="application/json").status_code,
                 client.get(f"/v1/snippets?q={QUERY_MARKER}").status_code,
             ]
-    finally:
-        for lg in detached:
-            lg.removeHandler(caplog.handler)
     assert statuses == [200, 400, 200, 400, 401]
     assert "capture-probe" in caplog.text and len(log.access()) == 5
     for marker in (QUERY_MARKER, PATIENT_MARKER, key, "Practitioner/1", "ehr.example.org"):

@@ -17,7 +17,7 @@ import pytest
 import redis
 from api_helpers import PROBLEM_JSON, assert_problem
 from click.testing import CliRunner
-from log_helpers import service_log
+from log_helpers import every_logger_captured, service_log
 from redis_helpers import REQUIRE_ENV, free_port, redis_unavailable, start_redis
 
 from service import security
@@ -216,15 +216,8 @@ def test_the_key_never_reaches_a_log_line_or_a_response(make, keys, caplog):
     app = make(API_KEYS=digest, RATE_LIMIT="3 per minute", LOG_LEVEL="DEBUG",
                PROPAGATE_EXCEPTIONS=False)
     client = app.test_client()
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
-    for lg in loggers:
-        caplog.set_level(logging.DEBUG, logger=lg.name if lg.name != "root" else None)
-    detached = [lg for lg in loggers if not lg.propagate]
-    for lg in detached:
-        lg.addHandler(caplog.handler)
     responses = []
-    try:
+    with every_logger_captured(caplog):
         with service_handler_output() as output:
             logging.getLogger("service").debug("capture-probe")
             for how in ("bearer", "x-api-key"):
@@ -233,9 +226,6 @@ def test_the_key_never_reaches_a_log_line_or_a_response(make, keys, caplog):
                               client.get(SEARCH, headers=auth(wrong, how))]
             responses += [client.get("/v1/snippets?limit=0", headers=auth(key)),
                           client.get(SEARCH, headers=auth(key))]  # over the limit
-    finally:
-        for lg in detached:
-            lg.removeHandler(caplog.handler)
     assert [r.status_code for r in responses] == [200, 404, 401, 200, 404, 401, 400, 429]
     assert "capture-probe" in caplog.text and "capture-probe" in output.getvalue()
     assert '"status": 429' in output.getvalue()

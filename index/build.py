@@ -220,16 +220,24 @@ def switch_current(index_dir: Path, generation: Path) -> None:
     _fsync_dir(index_dir)
 
 
+def current_pointer(index_dir: Path | str) -> str:
+    """The name CURRENT points at (one readlink, cheap enough for every request)."""
+    pointer = Path(index_dir) / CURRENT
+    try:
+        return os.readlink(pointer)
+    except FileNotFoundError:
+        raise IndexUnavailable(f"no index built yet: {pointer} does not exist "
+                               "(run `snippets build`)") from None
+    except OSError as exc:
+        raise IndexUnavailable(f"cannot read {pointer}: {exc.strerror}") from None
+
+
 def current_generation(index_dir: Path | str) -> Path:
     """The generation CURRENT points at. Raises IndexUnavailable with the reason."""
-    pointer = Path(index_dir) / CURRENT
-    if not pointer.is_symlink():
-        raise IndexUnavailable(f"no index built yet: {pointer} does not exist "
-                               "(run `snippets build`)")
-    target = pointer.parent / os.readlink(pointer)
+    target = Path(index_dir) / current_pointer(index_dir)
     if not (target / store.MANIFEST).is_file():
-        raise IndexUnavailable(f"{pointer} points at {target.name}, which is missing or "
-                               "incomplete")
+        raise IndexUnavailable(f"{Path(index_dir) / CURRENT} points at {target.name}, which is "
+                               "missing or incomplete")
     return target
 
 

@@ -9,7 +9,6 @@ so no input can raise a parser error.
 from __future__ import annotations
 
 import html
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -23,7 +22,7 @@ from whoosh.matching import IntersectionMatcher, ListMatcher
 
 from . import query as planner
 from . import store
-from .build import CURRENT, PIPELINE_VERSION
+from .build import PIPELINE_VERSION, current_generation, current_pointer
 from .errors import IndexUnavailable
 from .query import split_query
 
@@ -414,24 +413,14 @@ class IndexReader:
         self._lock = threading.Lock()
 
     def generation(self) -> Generation:
-        pointer = self.index_dir / CURRENT
-        try:
-            target = os.readlink(pointer)
-        except FileNotFoundError:
-            raise IndexUnavailable(f"no index built yet: {pointer} does not exist "
-                                   "(run `snippets build`)") from None
-        except OSError as exc:
-            raise IndexUnavailable(f"cannot read {pointer}: {exc.strerror}") from None
+        name = Path(current_pointer(self.index_dir)).name
         current = self._current
-        if current is not None and current.name == Path(target).name:
+        if current is not None and current.name == name:
             return current
         with self._lock:
-            if self._current is not None and self._current.name == Path(target).name:
+            path = current_generation(self.index_dir)
+            if self._current is not None and self._current.name == path.name:
                 return self._current
-            path = self.index_dir / target
-            if not (path / store.MANIFEST).is_file():
-                raise IndexUnavailable(f"{pointer} points at {Path(target).name}, which is "
-                                       "missing or incomplete")
             opened = Generation(path)
             if self._previous is not None:
                 self._previous.close()

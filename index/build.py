@@ -160,16 +160,18 @@ def _check_caveat_targets(seeds: Seeds, snippets: list[dict], from_pages: bool) 
 
 
 def _manifest(seeds: Seeds, snippets: list[dict], sources: list[dict],
-              generation: str, built_at: str, seconds: float) -> dict[str, Any]:
+              duplicates: dict[str, list[list]], now: dt.datetime) -> dict[str, Any]:
+    """Version, generation name, build time and counts; `build_seconds` and `files` are filled
+    in when the generation has been written."""
     per_condition = Counter(c for s in snippets for c in s["conditions"])
     per_caveat = Counter(c for s in snippets for c in s["caveats"])
     version = hashlib.sha256(f"{PIPELINE_VERSION}\0{seeds.input_digest}".encode()).hexdigest()
     return {
         "version": version[:16],
         "pipeline_version": PIPELINE_VERSION,
-        "generation": generation,
-        "built_at": built_at,
-        "build_seconds": round(seconds, 3),
+        "generation": f"{GEN_PREFIX}{now:%Y%m%dT%H%M%S%fZ}-{version[:8]}",
+        "built_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "build_seconds": None,
         "counts": {
             "sources": len(sources),
             "snippets": len(snippets),
@@ -177,6 +179,7 @@ def _manifest(seeds: Seeds, snippets: list[dict], sources: list[dict],
             "per_condition": {c.slug: per_condition.get(c.slug, 0) for c in seeds.conditions},
             "per_caveat": {c.id: per_caveat.get(c.id, 0) for c in seeds.caveats
                            if c.scope == "snippet"},
+            "duplicate_groups": len(duplicates),
         },
     }
 
@@ -310,12 +313,8 @@ def build(seeds_dir: Path | str, index_dir: Path | str, pages: Path | str | None
     duplicates = duplicate_groups(snippets)
     with build_lock(index_dir, wait_seconds):
         # Taken under the lock, so generation names sort in the order they were switched in.
-        now = dt.datetime.now(dt.UTC)
-        built_at = now.isoformat(timespec="seconds").replace("+00:00", "Z")
-        manifest = _manifest(seeds, snippets, sources, "", built_at, 0.0)
-        manifest["counts"]["duplicate_groups"] = len(duplicates)
-        name = f"{GEN_PREFIX}{now:%Y%m%dT%H%M%S%fZ}-{manifest['version'][:8]}"
-        manifest["generation"] = name
+        manifest = _manifest(seeds, snippets, sources, duplicates, dt.datetime.now(dt.UTC))
+        name = manifest["generation"]
         tmp = index_dir / f"{TMP_PREFIX}{name}"
         try:
             _write_generation(tmp, seeds, snippets, sources, duplicates, manifest, progress,

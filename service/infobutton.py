@@ -222,8 +222,7 @@ class Infobutton(MethodView):
                 "updated": _value(updated),
                 "summary": _value(f"<p>{html.escape(hit['text'])}</p>", "html"),
                 "citation": citation,
-                "caveats": [_caveat_for(gen.caveats[c["id"]], for_patient)
-                            for c in snippet["caveats"]],
+                "caveats": [_caveat_for(c, for_patient) for c in snippet["caveats"]],
             })
         return {
             "base": request.host_url,
@@ -237,8 +236,7 @@ class Infobutton(MethodView):
                          f"{hashlib.sha256(request.query_string).hexdigest()[:16]}"),
             "category": _categories(args),
             "entry": entries,
-            "caveats": [_caveat_for(gen.caveats[c["id"]], for_patient)
-                        for c in presenters.response_caveats(gen)],
+            "caveats": [_caveat_for(c, for_patient) for c in presenters.response_caveats(gen)],
         }
 
 

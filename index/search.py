@@ -286,7 +286,8 @@ class Generation:
         return pairs
 
     def _allowed(self, filter_q: wq.Query | None) -> set[int] | None:
-        """The documents a filter lets through, computed once per generation and filter."""
+        """The documents a filter (or any document-set query) lets through, computed once per
+        generation and query."""
         if filter_q is None:
             return None
         key = repr(filter_q)
@@ -314,21 +315,20 @@ class Generation:
         """No query text: snippets that mention a requested condition in an article about it
         first, then those that mention it elsewhere, then those only in an article about it;
         each group in source and paragraph order."""
-        matched = list(self._searcher.docs_for_query(filter_q or wq.Every()))
+        # Document sets come from the same per-generation cache as search filters.
+        matched = list(self._allowed(filter_q) if filter_q is not None
+                       else self._searcher.reader().all_doc_ids())
         mentioning: set[int] = set()
         focused: set[int] = set()
         if q.conditions:
-            mentioning = set(self._searcher.docs_for_query(
-                wq.Or([wq.Term("mentions", c) for c in q.conditions])))
-            focused = set(self._searcher.docs_for_query(
-                wq.Or([wq.Term("focus", c) for c in q.conditions])))
-        reader = self._searcher.reader()
-        position = reader.column_reader("position")
+            mentioning = self._allowed(wq.Or([wq.Term("mentions", c) for c in q.conditions]))
+            focused = self._allowed(wq.Or([wq.Term("focus", c) for c in q.conditions]))
+        position = self._searcher.reader().column_reader("position")
         matched.sort(key=lambda d: (d not in mentioning, d not in focused, position[d]))
         # Duplicates collapse to their first appearance in this order.
-        dup_key = reader.column_reader("dup_key")
         seen: set[str] = set()
-        distinct = [d for d in matched if not (dup_key[d] in seen or seen.add(dup_key[d]))]
+        distinct = [d for d in matched
+                    if not (self._dup_keys[d] in seen or seen.add(self._dup_keys[d]))]
         hits = []
         for docnum in distinct[q.offset:q.offset + q.limit]:
             record = self._record(self._searcher.stored_fields(docnum))

@@ -8,6 +8,7 @@ so no input can raise a parser error.
 
 from __future__ import annotations
 
+import heapq
 import html
 import re
 import threading
@@ -24,7 +25,9 @@ from . import query as planner
 from . import store
 from .build import PIPELINE_VERSION, current_generation, current_pointer
 from .errors import IndexUnavailable
+from .evaluate import Evaluator, PostingLists, Unsupported
 from .query import split_query
+from .scoring import InMemoryBM25F
 
 _MAX_CORRECTIONS_BELOW = 3  # suggest a spelling when a query finds fewer hits than this
 # Errors that mean our code is wrong, not that the index is damaged: they stay 500s.
@@ -77,7 +80,14 @@ class Generation:
             synonyms = store.read_json(path / "synonyms.json")
             self._duplicates = store.read_json(path / "duplicates.json")
             self._ix = store.open_whoosh(path)
-            self._searcher = self._ix.searcher()
+            weighting = InMemoryBM25F()
+            self._searcher = self._ix.searcher(weighting=weighting)
+            weighting.preload(self._searcher, planner.FIELD_BOOSTS)
+            try:
+                self._evaluator: Evaluator | None = Evaluator(
+                    self._searcher, PostingLists(self._searcher, weighting))
+            except Unsupported:  # several segments: Whoosh scores every query
+                self._evaluator = None
         except IndexUnavailable:
             raise
         except Exception as exc:  # a damaged generation: say why, never crash the worker
@@ -248,31 +258,47 @@ class Generation:
                    limit: int) -> tuple[list[tuple[dict[str, Any], float]], int]:
         """Top (stored fields, score) with one per duplicate group, and the distinct total.
 
-        Every match is scored once (collapsing needs them all anyway), then ordered by score
-        and position, so ties are cut the same way on every page; the first of each duplicate
-        group stands for it. The filter is a cached set of document numbers."""
-        allowed = self._allowed(filter_q)
-        if allowed is None:
-            pairs = self._searcher.search(text_q, limit=None).top_n
-        else:
-            pairs = self._scored_within(text_q, allowed)
-        ranked = sorted(pairs, key=lambda pair: (-round(pair[0], 6), pair[1]))
-        seen: set[str] = set()
-        firsts = []
-        for score, docnum in ranked:
-            key = self._dup_keys[docnum]
-            if key not in seen:
-                seen.add(key)
-                firsts.append((score, docnum))
-        stored = self._searcher.stored_fields
-        return [(stored(docnum), score) for score, docnum in firsts[:limit]], len(firsts)
+        Every match is scored (collapsing and the total need them all), then the best are
+        ordered by score and position, so ties are cut the same way on every page; the first
+        of each duplicate group stands for it. The filter is a cached set of document numbers."""
+        scores = self._scores(text_q, self._allowed(filter_q))
+        keys = self._dup_keys
+        total = len({keys[docnum] for docnum in scores})
 
-    def _scored_within(self, text_q: wq.Query, allowed: set[int]) -> list[tuple[float, int]]:
-        """(score, docnum) of the matches among `allowed` only. Whoosh's own filter scores
-        every match in the index and drops the others afterwards; intersecting the matcher
-        with the allowed documents skips straight past the rest (a one-page source filter
-        went from 490 ms to a few)."""
-        pairs = []
+        def order(item: tuple[int, float]) -> tuple[float, int]:
+            return -round(item[1], 6), item[0]
+
+        wanted = min(limit, total)
+        take = 2 * wanted + 10  # duplicates of the best can push some of them further down
+        while True:
+            best = (heapq.nsmallest(take, scores.items(), key=order) if take < len(scores)
+                    else sorted(scores.items(), key=order))
+            seen: set[str] = set()
+            firsts = [(docnum, score) for docnum, score in best
+                      if not (keys[docnum] in seen or seen.add(keys[docnum]))]
+            if len(firsts) >= wanted or len(best) == len(scores):
+                break
+            take *= 4
+        stored = self._searcher.stored_fields
+        return [(stored(docnum), score) for docnum, score in firsts[:limit]], total
+
+    def _scores(self, text_q: wq.Query, allowed: set[int] | None) -> dict[int, float]:
+        """{document number: score} of every match (among `allowed` when given)."""
+        if self._evaluator is not None:
+            try:
+                return self._evaluator.scores(text_q, allowed)
+            except Unsupported:
+                pass
+        if allowed is None:
+            return {docnum: score
+                    for score, docnum in self._searcher.search(text_q, limit=None).top_n}
+        return self._scored_within(text_q, allowed)
+
+    def _scored_within(self, text_q: wq.Query, allowed: set[int]) -> dict[int, float]:
+        """Scores of the matches among `allowed` only. Whoosh's own filter scores every match
+        in the index and drops the others afterwards; intersecting the matcher with the
+        allowed documents skips straight past the rest."""
+        scores = {}
         for searcher, offset in self._searcher.leaf_searchers():
             end = offset + searcher.doc_count_all()
             local = sorted(d - offset for d in allowed if offset <= d < end)
@@ -281,9 +307,9 @@ class Generation:
             matcher = IntersectionMatcher(text_q.matcher(searcher, searcher.context()),
                                           ListMatcher(local, all_weights=0.0))
             while matcher.is_active():
-                pairs.append((matcher.score(), matcher.id() + offset))
+                scores[matcher.id() + offset] = matcher.score()
                 matcher.next()
-        return pairs
+        return scores
 
     def _allowed(self, filter_q: wq.Query | None) -> set[int] | None:
         """The documents a filter (or any document-set query) lets through, computed once per

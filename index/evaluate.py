@@ -30,6 +30,7 @@ from whoosh import query as wq
 from .scoring import InMemoryBM25F
 
 POSTING_BUDGET = 3_000_000  # postings kept in memory per generation, about 12 bytes each
+PHRASE_BUDGET = 500_000  # phrase matches kept in memory per generation
 _SMALL = 8  # a `within` set this many times smaller than a list is looked up, not scanned
 
 Scores = dict[int, float]
@@ -89,6 +90,29 @@ class PostingLists:
                                     for d, w in zip(docnums, weights, strict=True)])
 
 
+class _Bounded:
+    """Least recently used phrase matches, within a budget of documents."""
+
+    def __init__(self, budget: int):
+        self._budget = budget
+        self._held = 0
+        self._items: OrderedDict[tuple, Scores] = OrderedDict()
+
+    def get(self, key: tuple) -> Scores | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple, value: Scores) -> Scores:
+        self._items[key] = value
+        self._held += len(value)
+        while self._held > self._budget and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            self._held -= len(dropped)
+        return value
+
+
 class Evaluator:
     """Scores of the documents a query matches, as {document number: score}."""
 
@@ -98,6 +122,7 @@ class Evaluator:
         self._searcher = searcher
         self._reader = searcher.reader()
         self._postings = postings
+        self._phrases = _Bounded(PHRASE_BUDGET)
 
     def scores(self, q: wq.Query, within: set[int] | None = None) -> Scores:
         """Every match of `q` (among `within` when given) with its score."""
@@ -147,16 +172,33 @@ class Evaluator:
     def _phrase(self, q: wq.Phrase, within: set[int] | None) -> Scores:
         """Documents with the words next to each other in order, scored as Whoosh scores a
         phrase: the sum of its words' scores. Positions are read only for documents that
-        have every word."""
+        have every word; a phrase checked over most of those is kept for the next query
+        (expansions like "how many people" recur)."""
         if q.slop != 1:
             raise Unsupported("phrase with slop")
+        key = (q.fieldname, tuple(q.words))
+        known = self._phrases.get(key)
+        if known is None:
+            every = None
+            for word in sorted(set(q.words),
+                               key=lambda w: len(self._postings.get(q.fieldname, w)[0])):
+                docs = set(self._postings.get(q.fieldname, word)[0])
+                every = docs if every is None else every & docs
+                if not every:
+                    break
+            every = every or set()
+            candidates = every if within is None else every & within
+            if 2 * len(candidates) < len(every):
+                return self._positions_match(q, candidates)
+            known = self._phrases.put(key, self._positions_match(q, every))
+        if within is None:
+            return dict(known)
+        return {d: s for d, s in known.items() if d in within}
+
+    def _positions_match(self, q: wq.Phrase, candidates: set[int]) -> Scores:
+        if not candidates:
+            return {}
         lists = {word: self._postings.get(q.fieldname, word) for word in q.words}
-        candidates = None if within is None else set(within)
-        for word in sorted(lists, key=lambda w: len(lists[w][0])):
-            docs = set(lists[word][0])
-            candidates = docs if candidates is None else candidates & docs
-            if not candidates:
-                return {}
         to_bytes = self._searcher.schema[q.fieldname].to_bytes
         readers = {word: self._reader.postings(q.fieldname, to_bytes(word)) for word in lists}
         found = {}

@@ -110,3 +110,12 @@ def test_field_lengths_in_memory_give_whooshs_bm25f(searcher):
     plain = Searcher(searcher.reader(), weighting=scoring.BM25F(), closereader=False)
     assert_same(ours, whoosh_scores(plain, q))
     assert isinstance(searcher.weighting, InMemoryBM25F)
+
+
+def test_a_phrase_kept_for_later_queries_answers_them_as_whoosh_does(searcher, evaluator):
+    phrase = wq.Phrase("text", ["vagu", "nerv"])
+    want = whoosh_scores(searcher, phrase)
+    assert_same(evaluator.scores(phrase), want)  # checked over every candidate, then kept
+    allowed = set(sorted(want)[::2])
+    assert_same(evaluator.scores(phrase, allowed), {d: want[d] for d in allowed})
+    assert_same(evaluator.scores(phrase), want)

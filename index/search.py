@@ -271,8 +271,13 @@ class Generation:
         wanted = min(limit, total)
         take = 2 * wanted + 10  # duplicates of the best can push some of them further down
         while True:
-            best = (heapq.nsmallest(take, scores.items(), key=order) if take < len(scores)
-                    else sorted(scores.items(), key=order))
+            if take < len(scores):
+                # The best by raw score, widened to every score that rounds the same as
+                # the last of them, so ties are still cut by position.
+                floor = round(heapq.nlargest(take, scores.values())[-1], 6) - 1e-6
+                best = sorted([item for item in scores.items() if item[1] >= floor], key=order)
+            else:
+                best = sorted(scores.items(), key=order)
             seen: set[str] = set()
             firsts = [(docnum, score) for docnum, score in best
                       if not (keys[docnum] in seen or seen.add(keys[docnum]))]

@@ -30,6 +30,10 @@ PHRASE_BOOST = 3.0
 FOCUS_BOOST = 2.0
 DISMAX_TIEBREAK = 0.1
 COORDINATION = 0.9
+# Snippets that match only words most snippets contain rank by the key words of the answers
+# found above them: this many words, each weighted up to FEEDBACK_BOOST.
+FEEDBACK_TERMS = 10
+FEEDBACK_BOOST = 1.0
 _MAX_GROUP_WORDS = 8
 
 
@@ -164,3 +168,12 @@ def build(plan: Plan, relaxed: bool, focus: list[str],
     for boost in boosts:
         core = wq.AndMaybe(core, boost)
     return core
+
+
+def like(core: wq.Query, key_terms: list[tuple[str, float]]) -> wq.Query:
+    """`core`, scoring higher the snippets whose text has some of `key_terms` (word, weight):
+    pseudo-relevance feedback, for ranking snippets that share only a common word."""
+    if not key_terms:
+        return core
+    return wq.AndMaybe(core, wq.Or([wq.Term("text", term, boost=FEEDBACK_BOOST * weight)
+                                    for term, weight in key_terms]))

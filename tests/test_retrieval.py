@@ -152,10 +152,44 @@ def test_bad_synonym_group_is_refused_with_file_and_line(seeds_copy, tmp_path):
 
 def test_partial_matches_need_more_than_a_word_most_snippets_contain(seeds_gen):
     # "VNS" is in nearly every seed paragraph: it cannot make a partial match by itself, so
-    # the list holds only paragraphs about the device or implanting it.
+    # the paragraphs about the device or implanting it come first, before any that only say
+    # "VNS" (those fill the page, below).
     result = seeds_gen.search(SearchQuery("how is the vns device implanted", limit=50))
-    assert result.total == len(result.hits) == 3 and result.match == "all"
-    assert all(re.search(r"device|implant", h["text"], re.IGNORECASE) for h in result.hits)
+    about = [bool(re.search(r"device|implant", h["text"], re.IGNORECASE)) for h in result.hits]
+    assert about[:3] == [True] * 3 and not any(about[3:])
     # A word that is not common still fills a short list with partial matches.
     filled = seeds_gen.search(SearchQuery("sleep quality", limit=50))
     assert filled.match == "any" and filled.total > 1
+
+
+def test_narrow_question_gets_a_full_page_with_the_exact_matches_first(seeds_gen):
+    # Three paragraphs say "device" or "implanted"; the page is filled with paragraphs that
+    # only say VNS, those most like the three (the surgical procedure, invasiveness) first.
+    result = seeds_gen.search(SearchQuery("how is the vns device implanted", limit=10))
+    assert len(result.hits) == 10 and result.match == "any"
+    assert all(re.search(r"device|implant", h["text"], re.IGNORECASE) for h in result.hits[:3])
+    assert any("surgical procedure" in h["text"] for h in result.hits[3:5])
+    assert all("<mark>VNS</mark>" in h["highlight"] or "<mark>Vagus" in h["highlight"]
+               for h in result.hits[3:])
+    # The total is what the list pages through: every paragraph that says VNS.
+    assert result.total == seeds_gen.search(SearchQuery("vns", limit=100)).total
+    # One suitable paragraph; those that also tell patients to ask whether it suits them follow.
+    suits = seeds_gen.search(SearchQuery("is vns right for me", limit=10))
+    assert len(suits.hits) == 10 and "suitable for everyone" in suits.hits[0]["text"]
+    assert all("consult" in h["text"] for h in suits.hits[1:3])
+
+
+def test_no_fill_when_nothing_matched_the_telling_words(seeds_gen):
+    # A page of paragraphs that only say VNS answers nothing: the misspelling gets a suggestion.
+    result = seeds_gen.search(SearchQuery("vns fibromyalga"))
+    assert result.total == 0 and result.suggestion == "vns fibromyalgia"
+
+
+@pytest.mark.parametrize("typed", ["how is the vns device implanted", "is vns right for me",
+                                   "sleep quality", "vagus nerve pain"])
+def test_pages_of_a_filled_list_are_cut_from_one_order(seeds_gen, typed):
+    whole = seeds_gen.search(SearchQuery(typed, limit=30))
+    pages = [seeds_gen.search(SearchQuery(typed, limit=3, offset=offset))
+             for offset in range(0, 30, 3)]
+    assert [i for page in pages for i in ids(page)] == ids(whole)
+    assert {page.total for page in pages} == {whole.total}

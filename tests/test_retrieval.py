@@ -7,8 +7,11 @@ import shutil
 
 import pytest
 from api_helpers import SEEDS, add_article, app_for
+from whoosh import query as wq
 
-from index.build import build
+from index import query as planner
+from index import store
+from index.build import build, current_generation
 from index.errors import SeedError
 from index.search import IndexReader, SearchQuery
 
@@ -70,6 +73,27 @@ def test_article_about_the_condition_ranks_first(seeds_gen):
     assert len(set(sources(result))) > 1
     assert sources(result)[0] == PTSD_SOURCE
     assert sources(result)[:5].count(PTSD_SOURCE) >= 3
+
+
+def test_a_concept_scores_each_snippet_by_its_own_best_match(built_index):
+    # Whoosh's own DisjunctionMax gave a paragraph the better score of another alternative
+    # even when that alternative matched only a later paragraph.
+    alternatives = [wq.Term("text", "reduc"), wq.Term("text", "decreas"),
+                    wq.Term("title", "us", boost=0.5)]
+    ix = store.open_whoosh(current_generation(built_index))
+    try:
+        with ix.searcher() as searcher:
+            def scores(q):
+                return {docnum: score for score, docnum in searcher.search(q, limit=None).top_n}
+            alone = [scores(q) for q in alternatives]
+            for tiebreak in (0.0, 0.1):
+                best = scores(planner.BestOf(alternatives, tiebreak=tiebreak))
+                assert set(best) == set().union(*alone)
+                for docnum, score in best.items():
+                    own = sorted((s[docnum] for s in alone if docnum in s), reverse=True)
+                    assert score == pytest.approx(own[0] + tiebreak * sum(own[1:]), rel=1e-6)
+    finally:
+        ix.close()
 
 
 def test_suggestion_only_when_it_would_find_more(seeds_gen):

@@ -4,8 +4,9 @@ Text is split into quoted phrases and words. Runs of words that name something i
 group (the vocabulary's terms, the curated synonyms) become one concept whose alternatives are
 the group's other phrases; every other word is a concept of its own. A snippet must match every
 concept (or, relaxed, any), in its text, its section heading or its article's title. Exact
-wording outranks an expansion, the text outranks headings, words next to each other as typed
-outrank scattered ones, and an article about a condition the query names ranks first.
+wording outranks an expansion, the text and the title outrank headings, words next to each
+other as typed outrank scattered ones, and an article about a condition the query names ranks
+first.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ FILLER_WORDS = frozenset("""
 what whats how why which who whom whose where does do did doing i me my should would could
 there any about tell know get got overview options
 """.split())
-# Weights: exact wording vs an expansion, and the text vs headings.
+# Weights: exact wording vs an expansion, and the fields. The article's title says what each
+# of its paragraphs is about as much as the paragraph saying it (most paragraphs of a page on
+# a condition do not repeat its name).
 EXPANSION_BOOST = 0.6
-FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 0.5}
+FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 1.0}
 PHRASE_BOOST = 3.0
 FOCUS_BOOST = 2.0
 DISMAX_TIEBREAK = 0.1

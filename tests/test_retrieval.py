@@ -43,6 +43,7 @@ def sources(result):
     ("fibro", "fibromyalgia"),
     ("hoarseness", "voice changes"),
     ("nVNS", "non-invasive"),
+    ("electrical stimulation of the vagus nerve", "VNS"),
 ])
 def test_expansion_finds_what_the_text_calls_it(seeds_gen, typed, finds):
     result = seeds_gen.search(SearchQuery(typed, limit=50))

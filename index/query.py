@@ -36,7 +36,7 @@ DISMAX_TIEBREAK = 0.1
 COORDINATION = 0.9
 # Snippets that match only words most snippets contain rank by the key words of the answers
 # found above them: this many words, each weighted up to FEEDBACK_BOOST.
-FEEDBACK_TERMS = 10
+FEEDBACK_TERMS = 20
 FEEDBACK_BOOST = 1.0
 _MAX_GROUP_WORDS = 8
 

@@ -256,8 +256,13 @@ class Generation:
     def _key_terms(self, plan: planner.Plan,
                    found: list[tuple[dict[str, Any], float]]) -> list[tuple[str, float]]:
         """The words that most distinguish the snippets found so far from the rest of the
-        index (Whoosh's Bo1 model), other than the searched ones, with weights up to 1."""
-        searched = {stem for seq in plan.marks for stem in seq}
+        index (Whoosh's Bo1 model), other than those the query already scores on their own
+        (typed words, one-word alternatives), with weights up to 1. A word of a longer
+        expansion ("electrical" in "electrical stimulation of the vagus nerve") can be one."""
+        searched: set[str] = set()
+        for concept in plan.concepts:
+            searched.update(concept.exact)
+            searched.update(e[0] for e in concept.expansions if len(e) == 1)
         text = "\n\n".join(fields["text"] for fields, _ in found)
         terms = self._searcher.key_terms_from_text(
             "text", text, numterms=planner.FEEDBACK_TERMS + len(searched))

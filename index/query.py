@@ -20,10 +20,12 @@ from whoosh import query as wq
 
 _PHRASE = re.compile(r'"([^"]*)"')
 # Question and filler words carry no topic; without this, "what causes X" would need "what"
-# in the text. They still count inside a synonym group ("how common" = "prevalence").
+# in the text. They still count inside a synonym group ("how common" = "prevalence"). "Use"
+# is the one in "what is X used for", "can I use X", "opioid use": the answer says "reliance
+# on opioids", and a title like "Can ... Be Used to Treat ..." is no answer to it.
 FILLER_WORDS = frozenset("""
 what whats how why which who whom whose where does do did doing i me my should would could
-there any about tell know get got overview options
+there any about tell know get got overview options use uses used using
 """.split())
 # Weights: exact wording vs an expansion, and the fields. The article's title says what each
 # of its paragraphs is about as much as the paragraph saying it (most paragraphs of a page on

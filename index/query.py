@@ -4,8 +4,9 @@ Text is split into quoted phrases and words. Runs of words that name something i
 group (the vocabulary's terms, the curated synonyms) become one concept whose alternatives are
 the group's other phrases; every other word is a concept of its own. A snippet must match every
 concept (or, relaxed, any), in its text, its section heading or its article's title. Exact
-wording outranks an expansion, the text outranks headings, words next to each other as typed
-outrank scattered ones, and an article about a condition the query names ranks first.
+wording outranks an expansion, the text and the title outrank headings, words next to each
+other as typed outrank scattered ones, and an article about a condition the query names ranks
+first.
 """
 
 from __future__ import annotations
@@ -14,22 +15,31 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from whoosh import matching
 from whoosh import query as wq
 
 _PHRASE = re.compile(r'"([^"]*)"')
 # Question and filler words carry no topic; without this, "what causes X" would need "what"
-# in the text. They still count inside a synonym group ("how common" = "prevalence").
+# in the text. They still count inside a synonym group ("how common" = "prevalence"). "Use"
+# is the one in "what is X used for", "can I use X", "opioid use": the answer says "reliance
+# on opioids", and a title like "Can ... Be Used to Treat ..." is no answer to it.
 FILLER_WORDS = frozenset("""
 what whats how why which who whom whose where does do did doing i me my should would could
-there any about tell know get got overview options
+there any about tell know get got overview options use uses used using
 """.split())
-# Weights: exact wording vs an expansion, and the text vs headings.
+# Weights: exact wording vs an expansion, and the fields. The article's title says what each
+# of its paragraphs is about as much as the paragraph saying it (most paragraphs of a page on
+# a condition do not repeat its name).
 EXPANSION_BOOST = 0.6
-FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 0.5}
+FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 1.0}
 PHRASE_BOOST = 3.0
 FOCUS_BOOST = 2.0
 DISMAX_TIEBREAK = 0.1
 COORDINATION = 0.9
+# Snippets that match only words most snippets contain rank by the key words of the answers
+# found above them: this many words, each weighted up to FEEDBACK_BOOST.
+FEEDBACK_TERMS = 20
+FEEDBACK_BOOST = 1.0
 _MAX_GROUP_WORDS = 8
 
 
@@ -113,6 +123,48 @@ class Expander:
         return bool(stems) and any(stems[0] in variant for variant in self._by_stems)
 
 
+class _BestMatcher(matching.DisjunctionMaxMatcher):
+    """Whoosh's DisjunctionMaxMatcher (2.7) scores the current document with the better of
+    both sides even when one side is already on a later document, and ignores the tiebreak:
+    a paragraph got the score another paragraph earned for another alternative. Here only the
+    sides on the current document count: the best, plus `tiebreak` times the other."""
+
+    def score(self):
+        a, b = self.a, self.b
+        if not a.is_active():
+            return b.score()
+        if not b.is_active():
+            return a.score()
+        if a.id() != b.id():
+            return a.score() if a.id() < b.id() else b.score()
+        best, other = sorted((a.score(), b.score()), reverse=True)
+        return best + self.tiebreak * other
+
+    def replace(self, minquality=0):
+        # With a tiebreak, two sides below minquality can still add up to it: no pruning.
+        a = self.a.replace(0) if self.a.is_active() else self.a
+        b = self.b.replace(0) if self.b.is_active() else self.b
+        if not a.is_active():
+            return b if b.is_active() else matching.NullMatcher()
+        if not b.is_active():
+            return a
+        if a is self.a and b is self.b:
+            return self
+        return self.__class__(a, b, tiebreak=self.tiebreak)
+
+    def copy(self):
+        return self.__class__(self.a.copy(), self.b.copy(), tiebreak=self.tiebreak)
+
+
+class BestOf(wq.DisjunctionMax):
+    """DisjunctionMax scored by _BestMatcher (in a balanced tree: Whoosh's weighted tree
+    drops the tiebreak)."""
+
+    def _matcher(self, subs, searcher, context):
+        return self._tree_matcher(subs, _BestMatcher, searcher, context, None,
+                                  tiebreak=self.tiebreak)
+
+
 def _match(stems: tuple[str, ...], fieldname: str, boost: float) -> wq.Query:
     if len(stems) == 1:
         return wq.Term(fieldname, stems[0], boost=boost)
@@ -130,10 +182,9 @@ def _concept_query(concept: Concept) -> wq.Query:
         (e, EXPANSION_BOOST * min(1.0, len(concept.exact) / len(e))) for e in concept.expansions]
     # The best way a snippet matches the concept counts, not the sum of every way: a paragraph
     # saying both "vagus nerve stimulation" and "(VNS)" is not twice as relevant.
-    return wq.DisjunctionMax([_match(stems, fieldname, weight * field_boost)
-                              for stems, weight in alternatives
-                              for fieldname, field_boost in FIELD_BOOSTS.items()],
-                             tiebreak=DISMAX_TIEBREAK)
+    return BestOf([_match(stems, fieldname, weight * field_boost)
+                   for stems, weight in alternatives
+                   for fieldname, field_boost in FIELD_BOOSTS.items()], tiebreak=DISMAX_TIEBREAK)
 
 
 def build(plan: Plan, relaxed: bool, focus: list[str],
@@ -164,3 +215,12 @@ def build(plan: Plan, relaxed: bool, focus: list[str],
     for boost in boosts:
         core = wq.AndMaybe(core, boost)
     return core
+
+
+def like(core: wq.Query, key_terms: list[tuple[str, float]]) -> wq.Query:
+    """`core`, scoring higher the snippets whose text has some of `key_terms` (word, weight):
+    pseudo-relevance feedback, for ranking snippets that share only a common word."""
+    if not key_terms:
+        return core
+    return wq.AndMaybe(core, wq.Or([wq.Term("text", term, boost=FEEDBACK_BOOST * weight)
+                                    for term, weight in key_terms]))

@@ -223,29 +223,60 @@ class Generation:
 
     def _run(self, q: SearchQuery, plan: planner.Plan, focus: list[str],
              filter_q: wq.Query | None) -> SearchResult:
-        """Snippets with every concept first; when they are fewer than a page, snippets with
-        some of them follow (and `match` says "any"), so a narrow question still gets a list."""
+        """Snippets with every concept first. While they are fewer than a page, looser matches
+        follow (and `match` says "any"): snippets with some of the telling concepts; then, if
+        some snippet had one, snippets with only the common ones (just "VNS"), most like the
+        answers above them first. So a narrow question still gets a full page."""
         strict_q = planner.build(plan, False, focus)
         if strict_q is None:  # only stop words, e.g. "the"
             return SearchResult([], 0)
         wanted = q.offset + q.limit
         # The same paragraph in several sources is one result; the others go in also_in.
-        strict, strict_total = self._collapsed(strict_q, filter_q, wanted)
-        ranked, total, match = strict, strict_total, "all"
-        if strict_total < FILL_BELOW and len(plan.concepts) > 1:
-            loose_q = planner.build(plan, True, focus, self._common_concepts(plan))
-            loose, loose_total = self._collapsed(loose_q, filter_q, wanted + strict_total)
-            if loose_total > strict_total:
-                shown = {fields["dup_key"] for fields, _ in strict}
-                ranked = strict + [hit for hit in loose if hit[0]["dup_key"] not in shown]
-                total, match = loose_total, "any"
+        ranked, total = self._collapsed(strict_q, filter_q, wanted)
+        strict_total = total
+        if total < FILL_BELOW and len(plan.concepts) > 1:
+            common = self._common_concepts(plan)
+            loose_q = planner.build(plan, True, focus, common)
+            ranked, total = self._followed_by(ranked, total, loose_q, filter_q, wanted)
+            if 0 < total < FILL_BELOW and 0 < len(common) < len(plan.concepts):
+                fill_q = planner.like(planner.build(plan, True, focus),
+                                      self._key_terms(plan, ranked))
+                ranked, total = self._followed_by(ranked, total, fill_q, filter_q, wanted)
         hits = []
         for fields, score in ranked[q.offset:wanted]:
             record = self._record(fields)
             record["score"] = round(score, 4)
             record["highlight"] = self.highlight(record["text"], plan.marks)
             hits.append(record)
-        return SearchResult(hits, total, match=match)
+        return SearchResult(hits, total, match="all" if total == strict_total else "any")
+
+    def _followed_by(self, ranked: list[tuple[dict[str, Any], float]], total: int,
+                     looser_q: wq.Query, filter_q: wq.Query | None,
+                     wanted: int) -> tuple[list[tuple[dict[str, Any], float]], int]:
+        """`ranked` followed by the other matches of a looser query (which matches everything
+        the `total` before it did), and the new distinct total. Either `ranked` holds all
+        `total` matches or at least the `wanted` shown, so what is appended never changes a
+        page already cut from it, and it is cut from the same order on every page."""
+        more, more_total = self._collapsed(looser_q, filter_q, total + wanted)
+        if more_total <= total:
+            return ranked, total
+        shown = {fields["dup_key"] for fields, _ in ranked}
+        return ranked + [hit for hit in more if hit[0]["dup_key"] not in shown], more_total
+
+    def _key_terms(self, plan: planner.Plan,
+                   found: list[tuple[dict[str, Any], float]]) -> list[tuple[str, float]]:
+        """The words that most distinguish the snippets found so far from the rest of the
+        index (Whoosh's Bo1 model), other than those the query already scores on their own
+        (typed words, one-word alternatives), with weights up to 1. A word of a longer
+        expansion ("electrical" in "electrical stimulation of the vagus nerve") can be one."""
+        searched: set[str] = set()
+        for concept in plan.concepts:
+            searched.update(concept.exact)
+            searched.update(e[0] for e in concept.expansions if len(e) == 1)
+        text = "\n\n".join(fields["text"] for fields, _ in found)
+        terms = self._searcher.key_terms_from_text(
+            "text", text, numterms=planner.FEEDBACK_TERMS + len(searched))
+        return [(t, w) for t, w in terms if t not in searched][:planner.FEEDBACK_TERMS]
 
     def _common_concepts(self, plan: planner.Plan) -> frozenset[int]:
         """Positions of concepts whose typed words are in most snippets."""

@@ -139,7 +139,8 @@ class SearchResponseSchema(Schema):
     limit = fields.Integer(required=True)
     offset = fields.Integer(required=True)
     match = fields.String(required=True, metadata=_doc(
-        '"all" words matched, or "any" when no snippet had them all.'))
+        '"all" words matched, or "any" when fewer than a page (10) of snippets had them all '
+        'and snippets with only some of them fill the list after those.'))
     results = fields.List(fields.Nested(SnippetSchema), required=True)
     suggestion = fields.String(allow_none=True, metadata=_doc(
         "A spelling correction of q when it finds nothing or little."))

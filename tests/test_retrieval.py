@@ -7,8 +7,11 @@ import shutil
 
 import pytest
 from api_helpers import SEEDS, add_article, app_for
+from whoosh import query as wq
 
-from index.build import build
+from index import query as planner
+from index import store
+from index.build import build, current_generation
 from index.errors import SeedError
 from index.search import IndexReader, SearchQuery
 
@@ -40,6 +43,7 @@ def sources(result):
     ("fibro", "fibromyalgia"),
     ("hoarseness", "voice changes"),
     ("nVNS", "non-invasive"),
+    ("electrical stimulation of the vagus nerve", "VNS"),
 ])
 def test_expansion_finds_what_the_text_calls_it(seeds_gen, typed, finds):
     result = seeds_gen.search(SearchQuery(typed, limit=50))
@@ -70,6 +74,27 @@ def test_article_about_the_condition_ranks_first(seeds_gen):
     assert len(set(sources(result))) > 1
     assert sources(result)[0] == PTSD_SOURCE
     assert sources(result)[:5].count(PTSD_SOURCE) >= 3
+
+
+def test_a_concept_scores_each_snippet_by_its_own_best_match(built_index):
+    # Whoosh's own DisjunctionMax gave a paragraph the better score of another alternative
+    # even when that alternative matched only a later paragraph.
+    alternatives = [wq.Term("text", "reduc"), wq.Term("text", "decreas"),
+                    wq.Term("title", "us", boost=0.5)]
+    ix = store.open_whoosh(current_generation(built_index))
+    try:
+        with ix.searcher() as searcher:
+            def scores(q):
+                return {docnum: score for score, docnum in searcher.search(q, limit=None).top_n}
+            alone = [scores(q) for q in alternatives]
+            for tiebreak in (0.0, 0.1):
+                best = scores(planner.BestOf(alternatives, tiebreak=tiebreak))
+                assert set(best) == set().union(*alone)
+                for docnum, score in best.items():
+                    own = sorted((s[docnum] for s in alone if docnum in s), reverse=True)
+                    assert score == pytest.approx(own[0] + tiebreak * sum(own[1:]), rel=1e-6)
+    finally:
+        ix.close()
 
 
 def test_suggestion_only_when_it_would_find_more(seeds_gen):
@@ -152,10 +177,53 @@ def test_bad_synonym_group_is_refused_with_file_and_line(seeds_copy, tmp_path):
 
 def test_partial_matches_need_more_than_a_word_most_snippets_contain(seeds_gen):
     # "VNS" is in nearly every seed paragraph: it cannot make a partial match by itself, so
-    # the list holds only paragraphs about the device or implanting it.
+    # the paragraphs about the device or implanting it come first, before any that only say
+    # "VNS" (those fill the page, below).
     result = seeds_gen.search(SearchQuery("how is the vns device implanted", limit=50))
-    assert result.total == len(result.hits) == 3 and result.match == "all"
-    assert all(re.search(r"device|implant", h["text"], re.IGNORECASE) for h in result.hits)
+    about = [bool(re.search(r"device|implant", h["text"], re.IGNORECASE)) for h in result.hits]
+    assert about[:3] == [True] * 3 and not any(about[3:])
     # A word that is not common still fills a short list with partial matches.
     filled = seeds_gen.search(SearchQuery("sleep quality", limit=50))
     assert filled.match == "any" and filled.total > 1
+
+
+def test_narrow_question_gets_a_full_page_with_the_exact_matches_first(seeds_gen):
+    # Three paragraphs say "device" or "implanted"; the page is filled with paragraphs that
+    # only say VNS, those most like the three (the surgical procedure, invasiveness) first.
+    result = seeds_gen.search(SearchQuery("how is the vns device implanted", limit=10))
+    assert len(result.hits) == 10 and result.match == "any"
+    assert all(re.search(r"device|implant", h["text"], re.IGNORECASE) for h in result.hits[:3])
+    assert any("surgical procedure" in h["text"] for h in result.hits[3:5])
+    assert all("<mark>VNS</mark>" in h["highlight"] or "<mark>Vagus" in h["highlight"]
+               for h in result.hits[3:])
+    # The total is what the list pages through: every paragraph that says VNS.
+    assert result.total == seeds_gen.search(SearchQuery("vns", limit=100)).total
+    # One suitable paragraph; those that also tell patients to ask whether it suits them follow.
+    suits = seeds_gen.search(SearchQuery("is vns right for me", limit=10))
+    assert len(suits.hits) == 10 and "suitable for everyone" in suits.hits[0]["text"]
+    assert all("consult" in h["text"] for h in suits.hits[1:3])
+
+
+def test_filler_words_are_not_required(seeds_gen):
+    # "use" carries no topic: the paragraph on reducing reliance on opioid medications answers
+    # "does vns reduce opioid use" without saying it, and comes first.
+    asked = seeds_gen.search(SearchQuery("does vns reduce opioid use"))
+    assert ids(asked) == ids(seeds_gen.search(SearchQuery("vns reduce opioid")))
+    first = asked.hits[0]["text"]
+    assert "reduce the reliance on opioid" in first and not re.search(r"\buse", first)
+
+
+def test_no_fill_when_nothing_matched_the_telling_words(seeds_gen):
+    # A page of paragraphs that only say VNS answers nothing: the misspelling gets a suggestion.
+    result = seeds_gen.search(SearchQuery("vns fibromyalga"))
+    assert result.total == 0 and result.suggestion == "vns fibromyalgia"
+
+
+@pytest.mark.parametrize("typed", ["how is the vns device implanted", "is vns right for me",
+                                   "sleep quality", "vagus nerve pain"])
+def test_pages_of_a_filled_list_are_cut_from_one_order(seeds_gen, typed):
+    whole = seeds_gen.search(SearchQuery(typed, limit=30))
+    pages = [seeds_gen.search(SearchQuery(typed, limit=3, offset=offset))
+             for offset in range(0, 30, 3)]
+    assert [i for page in pages for i in ids(page)] == ids(whole)
+    assert {page.total for page in pages} == {whole.total}

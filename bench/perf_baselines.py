@@ -3,9 +3,10 @@
 Both index the fields our search matches against (text, section heading, article title) with
 a Porter/English stemmer, store what a hit returns, and answer a query the same way: every
 content word (and every quoted phrase) must match somewhere in the snippet (AND), optional
-filters on condition slug and source id, top 10 by BM25 (weights text 1.0, section 0.8,
-title 0.5), the total number of matches, the stored fields of the hits and the text with the
-matched words marked. Stop words are dropped from plain words as our analyzer drops them.
+filters on condition slug and source id, top 10 by BM25 (our field weights,
+index.query.FIELD_BOOSTS), the total number of matches, the stored fields of the hits and the
+text with the matched words marked. Stop words are dropped from plain words as our analyzer
+drops them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any
 
 from whoosh.analysis import STOP_WORDS
 
+from index.query import FIELD_BOOSTS
+
 _PHRASE = re.compile(r'"([^"]*)"')
-WEIGHTS = {"text": 1.0, "section": 0.8, "title": 0.5}
+WEIGHTS = dict(FIELD_BOOSTS)
 
 
 def parse(text: str) -> tuple[list[str], list[list[str]]]:

@@ -138,7 +138,7 @@ class Evaluator:
             scores = self._and(q.subqueries, within)
         elif kind is wq.Or:
             scores = self._or(q.subqueries, q.scale, within)
-        elif kind is wq.DisjunctionMax:
+        elif issubclass(kind, wq.DisjunctionMax):  # query.BestOf too: the same meaning
             scores = self._dismax(q.subqueries, q.tiebreak, within)
         elif kind is wq.AndMaybe:
             scores = self._eval(q.a, within)

@@ -343,7 +343,8 @@ class Generation:
             matcher = IntersectionMatcher(text_q.matcher(searcher, searcher.context()),
                                           ListMatcher(local, all_weights=0.0))
             while matcher.is_active():
-                scores[matcher.id() + offset] = matcher.score()
+                # The text query's score alone: the list matcher would add 1.0 to each.
+                scores[matcher.id() + offset] = matcher.a.score()
                 matcher.next()
         return scores
 

@@ -8,6 +8,7 @@ from whoosh import query as wq
 from whoosh import scoring
 from whoosh.searching import Searcher
 
+from index import query as planner
 from index.evaluate import Evaluator, PostingLists, Unsupported
 from index.scoring import InMemoryBM25F
 from index.search import IndexReader
@@ -119,3 +120,21 @@ def test_a_phrase_kept_for_later_queries_answers_them_as_whoosh_does(searcher, e
     allowed = set(sorted(want)[::2])
     assert_same(evaluator.scores(phrase, allowed), {d: want[d] for d in allowed})
     assert_same(evaluator.scores(phrase), want)
+
+
+@pytest.mark.parametrize("text", [
+    "vns", "vagal nerve stimulator for ptsd", '"chronic pain" sleep', "how common is fibro",
+    "does vns reduce opioid use", "is vns right for me"])
+def test_every_query_the_planner_builds_is_scored_here_not_left_to_whoosh(built_index, text):
+    reader = IndexReader(built_index)
+    generation = reader.generation()
+    try:
+        plan = generation._expander.plan(*planner.split_query(text))
+        searcher = generation._searcher
+        evaluator = Evaluator(searcher, PostingLists(searcher, searcher.weighting))
+        for q in (planner.build(plan, False, ["ptsd"]),
+                  planner.build(plan, True, [], generation._common_concepts(plan)),
+                  planner.like(planner.build(plan, True, []), [("sleep", 0.5), ("pain", 1.0)])):
+            assert isinstance(evaluator.scores(q), dict)
+    finally:
+        reader.close()

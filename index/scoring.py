@@ -67,7 +67,11 @@ def _length_bytes(reader, fieldname: str) -> list[int]:
     per_doc = reader._perdoc  # SegmentReader's per-document reader (whoosh-reloaded 2.7.5)
     if not per_doc.has_column(column):
         return [0] * count
-    return list(per_doc.column_reader(column, whoosh3.LENGTHS_COLUMN).load())
+    lengths = per_doc.column_reader(column, whoosh3.LENGTHS_COLUMN)
+    # One read of the column's bytes (a "B" column: one byte per document, documents after
+    # the last stored one have the default); iterating it costs a seek and read per document.
+    stored = bytes(lengths._dbfile.get(lengths._basepos, lengths._count))
+    return list(stored) + [lengths._default] * (count - len(stored))
 
 
 class _Scorer(scoring.BM25FScorer):

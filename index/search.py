@@ -114,8 +114,10 @@ class Generation:
         self._lock = threading.Lock()  # Whoosh searchers are not documented as thread-safe
         self._cache: OrderedDict[tuple, SearchResult] = OrderedDict()
         self._filters: dict[str, set[int]] = {}
-        # Duplicate keys by document number, read once: collapsing looks one up per match.
-        self._dup_keys = list(self._searcher.reader().column_reader("dup_key"))
+        # By document number, read once: collapsing looks up a duplicate group per match
+        # (equal numbers, same group), listing sorts by position.
+        self._dup_keys = store.column_codes(self._searcher.reader(), "dup_key")
+        self._positions = store.column_codes(self._searcher.reader(), "position")
         self._cache_lock = threading.Lock()
 
     # -- lookups ----------------------------------------------------------------------------
@@ -386,7 +388,7 @@ class Generation:
         if q.conditions:
             mentioning = self._allowed(wq.Or([wq.Term("mentions", c) for c in q.conditions]))
             focused = self._allowed(wq.Or([wq.Term("focus", c) for c in q.conditions]))
-        position = self._searcher.reader().column_reader("position")
+        position = self._positions
         matched.sort(key=lambda d: (d not in mentioning, d not in focused, position[d]))
         # Duplicates collapse to their first appearance in this order.
         seen: set[str] = set()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import zlib
+from array import array
 from pathlib import Path
 from typing import Any
 
+from whoosh import columns
 from whoosh import index as whoosh_index
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.codec import whoosh3
@@ -40,6 +43,34 @@ def _cached_reader(self, fieldname, column):
 
 
 whoosh3.W3PerDocReader._cached_reader = _cached_reader
+
+
+def column_codes(reader, fieldname: str) -> list:
+    """A sortable column's value for every document, read in one go: the numbers of a numeric
+    column, and for an ID column a number per distinct value (equal numbers, equal values).
+    Whoosh's column readers seek and read once per document: 200 ms for 55,000 snippets."""
+    column = reader.column_reader(fieldname)
+    raw = getattr(column, "_reader", column)  # Whoosh wraps the stored column to translate it
+    typecode = getattr(raw, "_typecode", None)
+    if isinstance(raw, columns.VarBytesColumn.Reader):
+        data = bytes(raw._dbfile.get(raw._basepos, sum(raw._lengths)))
+        values = [data[offset:offset + length]
+                  for offset, length in zip(raw._offsets, raw._lengths, strict=True)]
+        distinct: dict[bytes, int] = {}
+        return [distinct.setdefault(value, len(distinct)) for value in values]
+    if isinstance(raw, columns.RefBytesColumn.Reader) and array(typecode).itemsize == raw._itemsize:
+        codes = array(typecode, raw._dbfile.get(raw._basepos, raw._doccount * raw._itemsize))
+    elif (isinstance(raw, columns.NumericColumn.Reader)
+          and array(typecode).itemsize == raw._fixedlen):
+        codes = array(typecode, raw._dbfile.get(raw._basepos, raw._count * raw._fixedlen))
+        codes.extend([raw._default] * (raw._doccount - raw._count))
+    else:
+        return list(column)
+    if sys.byteorder == "little":  # Whoosh writes columns in network (big-endian) order
+        codes.byteswap()
+    if isinstance(raw, columns.NumericColumn.Reader):
+        return [column._translate(value) for value in codes]
+    return codes.tolist()
 
 
 def make_schema() -> Schema:

@@ -7,10 +7,12 @@ import pytest
 from whoosh import query as wq
 from whoosh import scoring
 from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
 
 from index import query as planner
+from index import store
 from index.evaluate import Evaluator, PostingLists, Unsupported
-from index.scoring import InMemoryBM25F
+from index.scoring import InMemoryBM25F, _length_bytes
 from index.search import IndexReader
 
 
@@ -138,3 +140,18 @@ def test_every_query_the_planner_builds_is_scored_here_not_left_to_whoosh(built_
             assert isinstance(evaluator.scores(q), dict)
     finally:
         reader.close()
+
+
+def test_columns_read_in_one_go_hold_what_whoosh_reads_per_document(searcher):
+    reader = searcher.reader()
+    assert store.column_codes(reader, "position") == list(reader.column_reader("position"))
+    codes = store.column_codes(reader, "dup_key")
+    keys = list(reader.column_reader("dup_key"))
+    assert len(codes) == len(keys) == reader.doc_count_all()
+    # Equal codes exactly where the duplicate keys are equal.
+    assert len(set(zip(codes, keys, strict=True))) == len(set(codes)) == len(set(keys))
+    # (The seeds repeat no paragraph; test_retrieval's duplicate tests collapse through these.)
+    for fieldname in ("text", "section", "title"):
+        lengths = _length_bytes(reader, fieldname)
+        assert [byte_to_length(b) if b else 0 for b in lengths] == [
+            reader.doc_field_length(d, fieldname, 0) or 0 for d in range(len(lengths))]

@@ -29,8 +29,8 @@ from whoosh import query as wq
 
 from .scoring import InMemoryBM25F
 
-POSTING_BUDGET = 2_000_000  # postings kept in memory per generation: 12 bytes each, 24 MB
-PHRASE_BUDGET = 100_000  # phrase matches kept per generation: about 100 bytes each
+POSTING_BUDGET = 1_000_000  # postings kept in memory per generation: 12 bytes each, 12 MB
+PHRASE_BUDGET = 50_000  # phrase matches kept per generation: about 100 bytes each
 _SMALL = 8  # a `within` set this many times smaller than a list is looked up, not scanned
 
 Scores = dict[int, float]

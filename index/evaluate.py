@@ -67,11 +67,24 @@ class PostingLists:
         return found
 
     def _read(self, fieldname: str, text: str) -> tuple[array, array]:
-        docnums, weights = array("i"), []
-        field = self._searcher.schema[fieldname]
-        term = field.to_bytes(text)
-        if (fieldname, term) not in self._reader:
+        docnums, weights = self.decode(fieldname, text)
+        if not docnums:
             return docnums, array("d")
+        scorer = self._weighting.scorer(self._searcher, fieldname, text)
+        factors = getattr(scorer, "_factors", None)
+        if factors is None:  # not a scorable field: Whoosh scores a posting by its weight
+            return docnums, array("d", weights)
+        numerator = scorer._numerator
+        return docnums, array("d", [numerator * w / (w + factors[d])
+                                    for d, w in zip(docnums, weights, strict=True)])
+
+    def decode(self, fieldname: str, text: str) -> tuple[array, list[float]]:
+        """Document numbers and weights of a term's postings, straight from the index file."""
+        docnums: array = array("i")
+        weights: list[float] = []
+        term = self._searcher.schema[fieldname].to_bytes(text)
+        if (fieldname, term) not in self._reader:
+            return docnums, weights
         postings = self._reader.postings(fieldname, term)
         # Block by block through whoosh3's block reader (whoosh-reloaded==2.7.5 is pinned):
         # the per-posting matcher API costs a method call per posting.
@@ -81,13 +94,7 @@ class PostingLists:
             docnums.extend(postings._ids)
             weights += postings._weights
             postings._next_block()
-        scorer = self._weighting.scorer(self._searcher, fieldname, text)
-        factors = getattr(scorer, "_factors", None)
-        if factors is None:  # not a scorable field: Whoosh scores a posting by its weight
-            return docnums, array("d", weights)
-        numerator = scorer._numerator
-        return docnums, array("d", [numerator * w / (w + factors[d])
-                                    for d, w in zip(docnums, weights, strict=True)])
+        return docnums, weights
 
 
 class _Bounded:

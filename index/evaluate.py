@@ -16,7 +16,7 @@ It also gives the compound queries the meaning query.py intends, where Whoosh 2.
   its collector prunes exhausted ones, so a document's bonus depended on where it sat in the
   index.
 A phrase reads positions only for the documents that have all its words. A tree with any
-other node, or an index of several segments, raises Unsupported and the caller uses Whoosh.
+other node, or an index of several segments (`snippets build` writes one), raises Unsupported.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class Evaluator:
             scores = self._and(q.subqueries, within)
         elif kind is wq.Or:
             scores = self._or(q.subqueries, q.scale, within)
-        elif issubclass(kind, wq.DisjunctionMax):  # query.BestOf too: the same meaning
+        elif kind is wq.DisjunctionMax:
             scores = self._dismax(q.subqueries, q.tiebreak, within)
         elif kind is wq.AndMaybe:
             scores = self._eval(q.a, within)

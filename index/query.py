@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from whoosh import matching
 from whoosh import query as wq
 
 _PHRASE = re.compile(r'"([^"]*)"')
@@ -123,48 +122,6 @@ class Expander:
         return bool(stems) and any(stems[0] in variant for variant in self._by_stems)
 
 
-class _BestMatcher(matching.DisjunctionMaxMatcher):
-    """Whoosh's DisjunctionMaxMatcher (2.7) scores the current document with the better of
-    both sides even when one side is already on a later document, and ignores the tiebreak:
-    a paragraph got the score another paragraph earned for another alternative. Here only the
-    sides on the current document count: the best, plus `tiebreak` times the other."""
-
-    def score(self):
-        a, b = self.a, self.b
-        if not a.is_active():
-            return b.score()
-        if not b.is_active():
-            return a.score()
-        if a.id() != b.id():
-            return a.score() if a.id() < b.id() else b.score()
-        best, other = sorted((a.score(), b.score()), reverse=True)
-        return best + self.tiebreak * other
-
-    def replace(self, minquality=0):
-        # With a tiebreak, two sides below minquality can still add up to it: no pruning.
-        a = self.a.replace(0) if self.a.is_active() else self.a
-        b = self.b.replace(0) if self.b.is_active() else self.b
-        if not a.is_active():
-            return b if b.is_active() else matching.NullMatcher()
-        if not b.is_active():
-            return a
-        if a is self.a and b is self.b:
-            return self
-        return self.__class__(a, b, tiebreak=self.tiebreak)
-
-    def copy(self):
-        return self.__class__(self.a.copy(), self.b.copy(), tiebreak=self.tiebreak)
-
-
-class BestOf(wq.DisjunctionMax):
-    """DisjunctionMax scored by _BestMatcher (in a balanced tree: Whoosh's weighted tree
-    drops the tiebreak)."""
-
-    def _matcher(self, subs, searcher, context):
-        return self._tree_matcher(subs, _BestMatcher, searcher, context, None,
-                                  tiebreak=self.tiebreak)
-
-
 def _match(stems: tuple[str, ...], fieldname: str, boost: float) -> wq.Query:
     if len(stems) == 1:
         return wq.Term(fieldname, stems[0], boost=boost)
@@ -182,9 +139,12 @@ def _concept_query(concept: Concept) -> wq.Query:
         (e, EXPANSION_BOOST * min(1.0, len(concept.exact) / len(e))) for e in concept.expansions]
     # The best way a snippet matches the concept counts, not the sum of every way: a paragraph
     # saying both "vagus nerve stimulation" and "(VNS)" is not twice as relevant.
-    return BestOf([_match(stems, fieldname, weight * field_boost)
-                   for stems, weight in alternatives
-                   for fieldname, field_boost in FIELD_BOOSTS.items()], tiebreak=DISMAX_TIEBREAK)
+    # index/evaluate.py scores DisjunctionMax as meant: each snippet's own best alternative,
+    # plus the tiebreak times its others (Whoosh 2.7.5's matcher does neither).
+    return wq.DisjunctionMax([_match(stems, fieldname, weight * field_boost)
+                              for stems, weight in alternatives
+                              for fieldname, field_boost in FIELD_BOOSTS.items()],
+                             tiebreak=DISMAX_TIEBREAK)
 
 
 def build(plan: Plan, relaxed: bool, focus: list[str],

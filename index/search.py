@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import query as wq
-from whoosh.matching import IntersectionMatcher, ListMatcher
 
 from . import query as planner
 from . import store
@@ -31,7 +30,8 @@ from .scoring import InMemoryBM25F
 
 _MAX_CORRECTIONS_BELOW = 3  # suggest a spelling when a query finds fewer hits than this
 # Errors that mean our code is wrong, not that the index is damaged: they stay 500s.
-_BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError)
+_BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError,
+         Unsupported)
 ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
 FILL_BELOW = 10  # fewer all-concept matches than this: partial matches fill the list
 RESULT_CACHE_SIZE = 512  # answers kept per generation (least recently used go first)
@@ -83,11 +83,9 @@ class Generation:
             weighting = InMemoryBM25F()
             self._searcher = self._ix.searcher(weighting=weighting)
             weighting.preload(self._searcher, planner.FIELD_BOOSTS)
-            try:
-                self._evaluator: Evaluator | None = Evaluator(
-                    self._searcher, PostingLists(self._searcher, weighting))
-            except Unsupported:  # several segments: Whoosh scores every query
-                self._evaluator = None
+            # Every query is scored by the evaluator. It reads one-segment generations, which
+            # is what `snippets build` writes; any other is refused here with the reason.
+            self._evaluator = Evaluator(self._searcher, PostingLists(self._searcher, weighting))
         except IndexUnavailable:
             raise
         except Exception as exc:  # a damaged generation: say why, never crash the worker
@@ -294,7 +292,7 @@ class Generation:
         Every match is scored (collapsing and the total need them all), then the best are
         ordered by score and position, so ties are cut the same way on every page; the first
         of each duplicate group stands for it. The filter is a cached set of document numbers."""
-        scores = self._scores(text_q, self._allowed(filter_q))
+        scores = self._evaluator.scores(text_q, self._allowed(filter_q))
         keys = self._dup_keys
         total = len({keys[docnum] for docnum in scores})
 
@@ -319,36 +317,6 @@ class Generation:
             take *= 4
         stored = self._searcher.stored_fields
         return [(stored(docnum), score) for docnum, score in firsts[:limit]], total
-
-    def _scores(self, text_q: wq.Query, allowed: set[int] | None) -> dict[int, float]:
-        """{document number: score} of every match (among `allowed` when given)."""
-        if self._evaluator is not None:
-            try:
-                return self._evaluator.scores(text_q, allowed)
-            except Unsupported:
-                pass
-        if allowed is None:
-            return {docnum: score
-                    for score, docnum in self._searcher.search(text_q, limit=None).top_n}
-        return self._scored_within(text_q, allowed)
-
-    def _scored_within(self, text_q: wq.Query, allowed: set[int]) -> dict[int, float]:
-        """Scores of the matches among `allowed` only. Whoosh's own filter scores every match
-        in the index and drops the others afterwards; intersecting the matcher with the
-        allowed documents skips straight past the rest."""
-        scores = {}
-        for searcher, offset in self._searcher.leaf_searchers():
-            end = offset + searcher.doc_count_all()
-            local = sorted(d - offset for d in allowed if offset <= d < end)
-            if not local:
-                continue
-            matcher = IntersectionMatcher(text_q.matcher(searcher, searcher.context()),
-                                          ListMatcher(local, all_weights=0.0))
-            while matcher.is_active():
-                # The text query's score alone: the list matcher would add 1.0 to each.
-                scores[matcher.id() + offset] = matcher.a.score()
-                matcher.next()
-        return scores
 
     def _allowed(self, filter_q: wq.Query | None) -> set[int] | None:
         """The documents a filter (or any document-set query) lets through, computed once per

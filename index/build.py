@@ -34,7 +34,7 @@ from .tagging import Tagger
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "6"
+PIPELINE_VERSION = "7"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"

@@ -84,18 +84,22 @@ def make_schema() -> Schema:
         title=TEXT(stored=True, analyzer=stemmed, phrase=False),
         section=TEXT(stored=True, analyzer=stemmed, phrase=False),
         lead_in=STORED,
-        paragraph=NUMERIC(stored=True),
-        position=NUMERIC(stored=True, sortable=True),
-        char_start=NUMERIC(stored=True),
-        char_end=NUMERIC(stored=True),
+        # Only returned, never searched: stored without index terms (a NUMERIC field indexes
+        # eight terms per value for range queries; those were a quarter of all postings).
+        paragraph=STORED,
+        # Listing sorts by it (a column); one exact term, no range terms.
+        position=NUMERIC(stored=True, sortable=True, shift_step=0),
+        char_start=STORED,
+        char_end=STORED,
         text_sha256=STORED,
         conditions=KEYWORD(stored=True, commas=True, scorable=True),
         mentions=KEYWORD(stored=True, commas=True),
         focus=ID(stored=True),
         reading_grade=STORED,
-        # Filtered by range as int tenths (Whoosh's float fields are awkward to range over).
-        grade_tenths=NUMERIC(int),
-        caveats=KEYWORD(stored=True, commas=True),
+        # Filtered by range as int tenths (Whoosh's float fields are awkward to range over);
+        # a range enumerates the few hundred exact values, once per generation (cached).
+        grade_tenths=NUMERIC(int, shift_step=0),
+        caveats=STORED,  # comma-joined ids, returned only
         url=STORED,
         retrieved=STORED,
         # Same normalised text, same key: results collapse on it (see duplicates.json).

@@ -86,7 +86,7 @@ def main() -> None:
     # (what preloading a generation would buy), each query searched in full, result cache
     # bypassed. Interleaved with FTS5 again.
     lists = generation._evaluator._postings
-    lists._budget = float("inf")
+    lists.cache.budget = float("inf")
     started = time.perf_counter()
     for fieldname in FIELD_BOOSTS:
         for term, _ in searcher.reader().iter_field(fieldname):
@@ -105,7 +105,7 @@ def main() -> None:
             started = time.perf_counter()
             run()
             times.append((time.perf_counter() - started) * 1000)
-    held = lists._held
+    held = lists.cache.held
     reader.close()
     fts5.close()
     decode_ns = sum(decode_ms) * 1e6 / max(1, sum(postings))

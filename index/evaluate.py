@@ -37,7 +37,34 @@ Scores = dict[int, float]
 
 
 class Unsupported(Exception):
-    """The query has a node this module does not score; use Whoosh."""
+    """A query node or an index this module does not score (the planner builds none)."""
+
+
+class _Bounded:
+    """Least recently used entries within a budget (the sum of `size` over the values)."""
+
+    def __init__(self, budget: float, size=len):
+        self.budget = budget
+        self.held = 0
+        self._size = size
+        self._items: OrderedDict = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key):
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key, value):
+        self._items[key] = value
+        self.held += self._size(value)
+        while self.held > self.budget and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            self.held -= self._size(dropped)
+        return value
 
 
 class PostingLists:
@@ -48,22 +75,13 @@ class PostingLists:
         self._searcher = searcher
         self._reader = searcher.reader()
         self._weighting = weighting
-        self._budget = budget
-        self._held = 0
-        self._lists: OrderedDict[tuple[str, str], tuple[array, array]] = OrderedDict()
+        self.cache = _Bounded(budget, size=lambda found: len(found[0]))
 
     def get(self, fieldname: str, text: str) -> tuple[array, array]:
         key = (fieldname, text)
-        found = self._lists.get(key)
-        if found is not None:
-            self._lists.move_to_end(key)
-            return found
-        found = self._read(fieldname, text)
-        self._lists[key] = found
-        self._held += len(found[0])
-        while self._held > self._budget and len(self._lists) > 1:
-            _, (docnums, _) = self._lists.popitem(last=False)
-            self._held -= len(docnums)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache.put(key, self._read(fieldname, text))
         return found
 
     def _read(self, fieldname: str, text: str) -> tuple[array, array]:
@@ -95,29 +113,6 @@ class PostingLists:
             weights += postings._weights
             postings._next_block()
         return docnums, weights
-
-
-class _Bounded:
-    """Least recently used phrase matches, within a budget of documents."""
-
-    def __init__(self, budget: int):
-        self._budget = budget
-        self._held = 0
-        self._items: OrderedDict[tuple, Scores] = OrderedDict()
-
-    def get(self, key: tuple) -> Scores | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: tuple, value: Scores) -> Scores:
-        self._items[key] = value
-        self._held += len(value)
-        while self._held > self._budget and len(self._items) > 1:
-            _, dropped = self._items.popitem(last=False)
-            self._held -= len(dropped)
-        return value
 
 
 class Evaluator:

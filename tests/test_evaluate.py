@@ -102,7 +102,7 @@ def test_the_posting_cache_stays_within_its_budget(searcher):
     postings = PostingLists(searcher, searcher.weighting, budget=40)
     sizes = {w: len(postings.get("text", w)[0]) for w in ("vn", "pain", "nerv", "sleep")}
     assert sum(sizes.values()) > 40
-    assert postings._held <= 40 or len(postings._lists) == 1
+    assert postings.cache.held <= 40 or len(postings.cache) == 1
     assert postings.get("text", "pain")[0].tolist() == sorted(postings.get("text", "pain")[0])
 
 

@@ -309,7 +309,7 @@ class Generation:
                 best = sorted([item for item in scores.items() if item[1] >= floor], key=order)
             else:
                 best = sorted(scores.items(), key=order)
-            seen: set[str] = set()
+            seen: set[int] = set()  # duplicate-group numbers (store.column_codes)
             firsts = [(docnum, score) for docnum, score in best
                       if not (keys[docnum] in seen or seen.add(keys[docnum]))]
             if len(firsts) >= wanted or len(best) == len(scores):
@@ -359,7 +359,7 @@ class Generation:
         position = self._positions
         matched.sort(key=lambda d: (d not in mentioning, d not in focused, position[d]))
         # Duplicates collapse to their first appearance in this order.
-        seen: set[str] = set()
+        seen: set[int] = set()
         distinct = [d for d in matched
                     if not (self._dup_keys[d] in seen or seen.add(self._dup_keys[d]))]
         hits = []

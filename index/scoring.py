@@ -17,6 +17,8 @@ from whoosh import scoring
 from whoosh.codec import whoosh3
 from whoosh.util.numeric import byte_to_length
 
+from . import store
+
 # Whoosh stores a field length as one byte; this is what each byte stands for.
 _BYTE_LENGTHS = [float(byte_to_length(b)) for b in range(256)]
 
@@ -62,16 +64,11 @@ class InMemoryBM25F(scoring.BM25F):
 
 def _length_bytes(reader, fieldname: str) -> list[int]:
     """The one-byte length of `fieldname` for every document of a segment (0: empty)."""
-    count = reader.doc_count_all()
     column = f"_{fieldname}_len"
     per_doc = reader._perdoc  # SegmentReader's per-document reader (whoosh-reloaded 2.7.5)
     if not per_doc.has_column(column):
-        return [0] * count
-    lengths = per_doc.column_reader(column, whoosh3.LENGTHS_COLUMN)
-    # One read of the column's bytes (a "B" column: one byte per document, documents after
-    # the last stored one have the default); iterating it costs a seek and read per document.
-    stored = bytes(lengths._dbfile.get(lengths._basepos, lengths._count))
-    return list(stored) + [lengths._default] * (count - len(stored))
+        return [0] * reader.doc_count_all()
+    return store.column_values(per_doc.column_reader(column, whoosh3.LENGTHS_COLUMN))
 
 
 class _Scorer(scoring.BM25FScorer):

@@ -168,9 +168,6 @@ class Evaluator:
             return found
         return {d: s for d, s in zip(docnums, scores, strict=True) if d in within}
 
-    def _docs(self, fieldname: str, text: str) -> set[int]:
-        return set(self._postings.get(fieldname, text)[0])
-
     def _phrase(self, q: wq.Phrase, within: set[int] | None) -> Scores:
         """Documents with the words next to each other in order, scored as Whoosh scores a
         phrase: the sum of its words' scores. Positions are read only for documents that
@@ -181,14 +178,8 @@ class Evaluator:
         key = (q.fieldname, tuple(q.words))
         known = self._phrases.get(key)
         if known is None:
-            every = None
-            for word in sorted(set(q.words),
-                               key=lambda w: len(self._postings.get(q.fieldname, w)[0])):
-                docs = set(self._postings.get(q.fieldname, word)[0])
-                every = docs if every is None else every & docs
-                if not every:
-                    break
-            every = every or set()
+            docnums = [self._postings.get(q.fieldname, word)[0] for word in set(q.words)]
+            every = set(min(docnums, key=len)).intersection(*docnums)
             candidates = every if within is None else every & within
             if 2 * len(candidates) < len(every):
                 return self._positions_match(q, candidates)
@@ -277,9 +268,7 @@ class Evaluator:
             return len(self._postings.get(q.fieldname, q.text)[0])
         if type(q) is wq.Phrase:
             return min((len(self._postings.get(q.fieldname, w)[0]) for w in q.words), default=0)
-        subqueries = getattr(q, "subqueries", None)
-        if subqueries is None:
-            sides = [getattr(q, "a", None)]
-            return sum(self._estimate(s) for s in sides if s is not None)
-        sizes = [self._estimate(s) for s in subqueries]
+        if type(q) is wq.AndMaybe:  # matches what its required side matches
+            return self._estimate(q.a)
+        sizes = [self._estimate(s) for s in q.subqueries]
         return min(sizes, default=0) if type(q) is wq.And else sum(sizes)

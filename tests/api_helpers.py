@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -101,3 +102,10 @@ def add_article(seeds_dir: Path, source_id: str, title: str, body: str) -> None:
              "    license: null\n"
              "    last_reviewed: 2026-11-21\n")
     catalog.write_text(text, encoding="utf-8")
+
+
+def follow(client, url: str):
+    """GET one of our own absolute URLs (as links in answers give them) through a test client."""
+    parts = urlsplit(url)
+    assert parts.scheme == "http" and parts.netloc == "localhost", url
+    return client.get(parts.path)

@@ -10,10 +10,9 @@ import json
 import logging
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from api_helpers import ICD10CM, SEEDS, SNOMED, app_for, assert_problem, make_app
+from api_helpers import ICD10CM, SEEDS, SNOMED, app_for, assert_problem, follow, make_app
 from log_helpers import every_logger_captured
 from server_helpers import Server, skip_server
 
@@ -69,12 +68,6 @@ def cards_for(client, conditions) -> list[dict]:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.content_type == "application/json"
     return response.get_json()["cards"]
-
-
-def follow(client, url: str):
-    parts = urlsplit(url)
-    assert parts.scheme == "http" and parts.netloc == "localhost", url
-    return client.get(parts.path)
 
 
 def snippet_ids(cards: list[dict]) -> list[str]:

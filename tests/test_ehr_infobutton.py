@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import html
 import xml.etree.ElementTree as ET
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
-from api_helpers import PROBLEM_JSON, app_for, assert_bad_parameter, assert_citation_matches
+from api_helpers import (
+    PROBLEM_JSON,
+    app_for,
+    assert_bad_parameter,
+    assert_citation_matches,
+    follow,
+)
 
 ICD10CM_OID = "2.16.840.1.113883.6.90"
 SNOMED_OID = "2.16.840.1.113883.6.96"
@@ -33,13 +39,6 @@ def feed_of(client, params: dict[str, str]) -> dict:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     return response.get_json()["feed"]
-
-
-def follow(client, url: str):
-    """GET one of our own absolute URLs through the test client."""
-    parts = urlsplit(url)
-    assert parts.scheme == "http" and parts.netloc == "localhost", url
-    return client.get(parts.path)
 
 
 def entry_ids(feed: dict) -> list[str]:

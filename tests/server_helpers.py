@@ -23,8 +23,8 @@ SNIPPETS = Path(sys.executable).parent / "snippets"
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 20.0
 
-skip_server = pytest.mark.skipif(os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1",
-                                 reason="SNIPPETS_TEST_SKIP_SERVER=1")
+SKIP_SERVER = os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1"
+skip_server = pytest.mark.skipif(SKIP_SERVER, reason="SNIPPETS_TEST_SKIP_SERVER=1")
 
 
 def free_port() -> int:
@@ -90,6 +90,18 @@ class Server:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def __enter__(self) -> Server:
+        """Up and answering; stopped on leaving (also when it never came up)."""
+        try:
+            self.wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def stop(self) -> int:
         self.http.close()

@@ -25,12 +25,8 @@ pytestmark = skip_server
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     # The index directory does not exist yet: serve must build it from the seeds.
-    srv = Server(tmp / "index", tmp / "server.log", seeds_dir=SEEDS)
-    try:
-        srv.wait_until_up()
+    with Server(tmp / "index", tmp / "server.log", seeds_dir=SEEDS) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_serve_built_the_missing_index_from_the_seeds(server, built_index):

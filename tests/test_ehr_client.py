@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import subprocess
 import sys
 from http import HTTPStatus
 
 import pytest
 from api_helpers import PROBLEM_JSON, SLEEP_SOURCE, SPEC_FILE, assert_citation_matches
+from server_helpers import skip_server
 from test_ehr_cds_hooks import FIBRO, LiveServer, hook_request
 
-pytestmark = pytest.mark.skipif(os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1",
-                                reason="SNIPPETS_TEST_SKIP_SERVER=1")
+pytestmark = skip_server
 
 PACKAGE = "snippets_api_client"
 ICD10CM_OID = "2.16.840.1.113883.6.90"
@@ -59,12 +58,8 @@ def generated(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(built_index, tmp_path_factory):
-    srv = LiveServer(tmp_path_factory.mktemp("client-serve"), built_index)
-    try:
-        srv.wait_until_up()
+    with LiveServer(tmp_path_factory.mktemp("client-serve"), built_index) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

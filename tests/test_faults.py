@@ -24,7 +24,7 @@ import pytest
 import requests
 from api_helpers import ACCEPTANCE, SEEDS, add_article, assert_problem
 from click.testing import CliRunner
-from server_helpers import SNIPPETS, Server
+from server_helpers import SKIP_SERVER, SNIPPETS, Server
 from whoosh.filedb.compound import CompoundStorage
 from whoosh.filedb.filestore import FileStorage
 
@@ -33,7 +33,6 @@ from service import create_app
 from service.cli import cli
 
 CORPUS = SEEDS.parent.parent / "shared" / "corpus" / "medquad-pages.jsonl"
-SKIP_SERVER = os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1"
 # An article only the "variant" seeds have: its marker word tells which index answered.
 VARIANT_SOURCE = "faults_sleep_diary"
 VARIANT_MARKER = "quillwortian"
@@ -292,13 +291,9 @@ def served(tmp_path_factory) -> Iterator[tuple[Path, Server | None]]:
     if SKIP_SERVER:
         yield index_dir, None
         return
-    server = Server(index_dir, tmp / "server.log", workers=2,
-                    env={"SNIPPETS_RATE_LIMIT": "off"})
-    try:
-        server.wait_until_up()
+    with Server(index_dir, tmp / "server.log", workers=2,
+                env={"SNIPPETS_RATE_LIMIT": "off"}) as server:
         yield index_dir, server
-    finally:
-        server.stop()
 
 
 def server_serves(server: Server, version: str) -> None:

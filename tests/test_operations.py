@@ -8,7 +8,6 @@ import hashlib
 import importlib
 import json
 import logging
-import os
 import re
 import secrets
 import socket
@@ -22,7 +21,7 @@ import pytest
 import requests
 from api_helpers import PROBLEM_JSON, SEEDS, SLEEP_SOURCE, assert_bad_parameter, assert_problem
 from log_helpers import every_logger_captured, service_log
-from server_helpers import Server, skip_server
+from server_helpers import SKIP_SERVER, Server, skip_server
 
 from service import presenters
 from service.config import Config
@@ -358,14 +357,10 @@ class LiveServer(Server):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, built_index):
-    if os.environ.get("SNIPPETS_TEST_SKIP_SERVER") == "1":
+    if SKIP_SERVER:
         pytest.skip("SNIPPETS_TEST_SKIP_SERVER=1")
-    srv = LiveServer(tmp_path_factory.mktemp("ops-serve"), built_index)
-    try:
-        srv.wait_until_up()
+    with LiveServer(tmp_path_factory.mktemp("ops-serve"), built_index) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @skip_server

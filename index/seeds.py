@@ -179,6 +179,18 @@ class _Reader:
             self.problem(path, None, f"invalid YAML: {exc}")
         return None
 
+    def read_mapping(self, path: Path, key: str, kind: type) -> dict[str, Any] | None:
+        """The file's top-level mapping when its `key` holds a `kind` (list or dict); None when
+        the file could not be read or is not shaped so (a problem says which)."""
+        data = self.read_yaml(path)
+        if data is None:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get(key), kind):
+            shape = "list" if kind is list else "mapping"
+            self.problem(path, _line(data), f"expected a mapping with a '{key}' {shape}")
+            return None
+        return data
+
 
 def _line(mapping: Any, key: str | None = None) -> int | None:
     if not isinstance(mapping, _LineDict):
@@ -216,11 +228,8 @@ _CATALOG_FIELDS = ("title", "publisher", "url", "retrieved", "license", "last_re
 
 def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]] | None:
     """The catalog entries by source id, or None when the file itself could not be read."""
-    data = reader.read_yaml(path)
+    data = reader.read_mapping(path, "sources", dict)
     if data is None:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
-        reader.problem(path, _line(data), "expected a mapping with a 'sources' mapping")
         return None
     entries: dict[str, dict[str, Any]] = {}
     for source_id, entry in data["sources"].items():
@@ -259,11 +268,8 @@ def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]] | No
 def _read_conditions(reader: _Reader,
                      path: Path) -> tuple[list[Condition] | None, dict[str, Any]]:
     """The vocabulary (None when the file itself could not be read) and its metadata."""
-    data = reader.read_yaml(path)
+    data = reader.read_mapping(path, "conditions", list)
     if data is None:
-        return None, {}
-    if not isinstance(data, dict) or not isinstance(data.get("conditions"), list):
-        reader.problem(path, _line(data), "expected a mapping with a 'conditions' list")
         return None, {}
     meta = {k: v for k, v in data.items() if k != "conditions"}
     if isinstance(meta.get("codes_last_checked"), dt.date):
@@ -334,11 +340,8 @@ _RULE_KEYS = ("conditions", "sources", "snippets", "patterns", "context_patterns
 def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[Caveat]:
     """The catalogue; condition slugs are checked against `slugs` unless that is None (the
     vocabulary was unreadable, and its own error says so)."""
-    data = reader.read_yaml(path)
+    data = reader.read_mapping(path, "caveats", list)
     if data is None:
-        return []
-    if not isinstance(data, dict) or not isinstance(data.get("caveats"), list):
-        reader.problem(path, _line(data), "expected a mapping with a 'caveats' list")
         return []
     caveats: list[Caveat] = []
     seen: dict[str, int | None] = {}
@@ -439,11 +442,8 @@ def _read_synonyms(reader: _Reader, path: Path) -> list[list[str]]:
     """Curated expansion groups; the file is optional (the vocabulary expands on its own)."""
     if not path.exists():
         return []
-    data = reader.read_yaml(path)
+    data = reader.read_mapping(path, "groups", list)
     if data is None:
-        return []
-    if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
-        reader.problem(path, _line(data), "expected a mapping with a 'groups' list")
         return []
     groups = []
     for number, group in enumerate(data["groups"], start=1):

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from api_helpers import app_for
 
 from index.build import build, make_snippets
 from index.seeds import load
@@ -63,3 +64,11 @@ def make(built_index):
     yield factory
     for app in apps:
         app.extensions["snippets_index"].close()
+
+
+@pytest.fixture(scope="module")
+def client(built_index):
+    """A test client of the app over the test index, one app per module (a module may define
+    its own `client` with other settings)."""
+    with app_for(built_index) as app:
+        yield app.test_client()

@@ -9,13 +9,6 @@ from api_helpers import app_for, assert_bad_parameter, assert_problem
 
 from index.build import CURRENT
 
-
-@pytest.fixture(scope="module")
-def client(built_index):
-    with app_for(built_index) as app:
-        yield app.test_client()
-
-
 # -- 404 and 405 -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("path", "names"), [

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 import yaml
-from api_helpers import SEEDS, SPEC_FILE, app_for, assert_citation_matches, manifest
+from api_helpers import SEEDS, SPEC_FILE, assert_citation_matches, manifest
 
 SOURCE_COUNTS = {
     "000_e120aca91647fdde": 8,
@@ -19,12 +19,6 @@ SOURCE_COUNTS = {
     "003_c10700c13901ee51": 7,
     "004_d463bc660c48071c": 8,
 }
-
-
-@pytest.fixture(scope="module")
-def client(built_index):
-    with app_for(built_index) as app:
-        yield app.test_client()
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,6 @@ FIBRO_SOURCE = "003_c10700c13901ee51"
 PTSD_SOURCE = "004_d463bc660c48071c"
 
 
-@pytest.fixture(scope="module")
-def client(built_index):
-    with app_for(built_index) as app:
-        yield app.test_client()
-
-
 def search(client, **params):
     response = client.get("/v1/snippets", query_string=params)
     assert response.status_code == 200, response.get_data(as_text=True)

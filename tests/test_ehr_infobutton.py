@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import pytest
 from api_helpers import (
     PROBLEM_JSON,
-    app_for,
     assert_bad_parameter,
     assert_citation_matches,
     follow,
@@ -22,12 +21,6 @@ FIBRO_SNOMED = {"mainSearchCriteria.v.c": "203082005", "mainSearchCriteria.v.cs"
 ATOM = "{http://www.w3.org/2005/Atom}"
 EXT = "{urn:snippets:infobutton:1}"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-
-
-@pytest.fixture(scope="module")
-def client(built_index):
-    with app_for(built_index) as app:
-        yield app.test_client()
 
 
 def infobutton(client, params: dict[str, str]):

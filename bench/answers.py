@@ -42,7 +42,6 @@ def make_queries(gen, count: int, seed: int = 11) -> list[dict[str, Any]]:
     slugs = sorted(c["slug"] for c in gen.conditions if c["snippet_count"])
     labels = sorted({t for c in gen.conditions for t in [c["label"], *c["terms"],
                                                          *c["abbreviations"]]})
-    source_ids = sorted(gen.sources)
     queries: list[dict[str, Any]] = []
 
     def add(text="", conditions=(), sources=(), max_grade=None, limit=10, offset=0):
@@ -88,11 +87,13 @@ def make_queries(gen, count: int, seed: int = 11) -> list[dict[str, Any]]:
 
 
 def answer(gen, query: dict[str, Any]) -> dict[str, Any]:
+    from service.presenters import highlight
+
     result = gen.search(SearchQuery(
         text=query["text"], conditions=tuple(query["conditions"]),
         sources=tuple(query["sources"]), max_grade=query["max_grade"], limit=query["limit"],
         offset=query["offset"]))
-    return {"hits": [[h["id"], h["score"], h["highlight"]] for h in result.hits],
+    return {"hits": [[h.id, h.score, highlight(h)] for h in result.hits],
             "total": result.total, "match": result.match, "suggestion": result.suggestion}
 
 
@@ -140,7 +141,9 @@ def main() -> None:
     if options.mode == "record":
         options.out.parent.mkdir(parents=True, exist_ok=True)
         data = record(options.index, options.count)
-        options.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
+        lines = [json.dumps(q, ensure_ascii=False, separators=(",", ":"))
+                 for q in data["queries"]]
+        options.out.write_text('{"queries": [\n' + ",\n".join(lines) + "\n]}\n",
                                encoding="utf-8")
         print(f"recorded {len(data['queries'])} answers in {options.out}")
         return

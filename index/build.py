@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from . import store
+from .analysis import Analysis, make_analyzer
+from .arrays import ArraysDamaged, ArraysWriter, ScoringArrays
 from .caveat_rules import CaveatMatcher
 from .chunking import chunk
 from .errors import BuildLockedError, IndexUnavailable, SeedError, SeedProblem
@@ -34,12 +36,13 @@ from .tagging import Tagger
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "8"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
 GEN_PREFIX = "gen-"
 TMP_PREFIX = ".tmp-"
+WRITER_MEMORY_MB = 2048
 
 Progress = Callable[[int, int, float], None]
 
@@ -259,23 +262,57 @@ def _prune(index_dir: Path, keep: Path) -> None:
         shutil.rmtree(generation, ignore_errors=True)
 
 
+def _write_segment(tmp: Path, snippets: list[dict], progress: Progress | None, started: float,
+                   sources: int) -> ArraysWriter:
+    """The Whoosh segment and, from the same analysis, the scoring arrays. Each text is
+    analysed once (index/analysis.py); Whoosh is given the stems as lists, which it indexes
+    as they are."""
+    analysis = Analysis(make_analyzer())
+    arrays = ArraysWriter()
+    ix = store.create_whoosh(tmp)
+    # A memory pool large enough that the writer never spills sorted runs to disk.
+    writer = ix.writer(limitmb=WRITER_MEMORY_MB)
+    try:
+        for number, snippet in enumerate(snippets, start=1):
+            text = analysis.analyze(snippet["text"])
+            title = analysis.analyze(snippet["title"])
+            section = analysis.analyze(snippet["section"]) if snippet["section"] else None
+            doc = store.to_document(snippet)
+            doc.update(text=text.stems, _stored_text=snippet["text"],
+                       title=title.stems, _stored_title=snippet["title"],
+                       spell_text=sorted(set(text.words)))
+            if section is not None:
+                doc.update(section=section.stems, _stored_section=snippet["section"])
+            writer.add_document(**doc)
+            arrays.add(snippet["id"], {"text": text, "title": title, "section": section},
+                       {"conditions": snippet["conditions"], "mentions": snippet["mentions"],
+                        "focus": [snippet["focus"]] if snippet["focus"] else [],
+                        "source_id": [snippet["source_id"]]},
+                       snippet["dup_key"], snippet["position"],
+                       round(snippet["reading_grade"] * 10))
+            if progress and number % 2000 == 0:
+                progress(sources, number, time.monotonic() - started)
+        writer.commit()
+        # Whoosh's one-byte field lengths, read back through its reader: BM25F scores use them.
+        with ix.searcher() as searcher:
+            reader = searcher.reader()
+            count = reader.doc_count_all()
+            arrays.write(tmp, lambda name: [reader.doc_field_length(d, name, 0)
+                                            for d in range(count)])
+    except BaseException:
+        if not writer.is_closed:
+            writer.cancel()
+        raise
+    finally:
+        ix.close()
+    return arrays
+
+
 def _write_generation(tmp: Path, seeds: Seeds, snippets: list[dict], sources: list[dict],
                       duplicates: dict[str, list[list]], manifest: dict[str, Any],
                       progress: Progress | None, started: float) -> None:
     tmp.mkdir()
-    ix = store.create_whoosh(tmp)
-    writer = ix.writer(limitmb=256)
-    try:
-        for number, snippet in enumerate(snippets, start=1):
-            writer.add_document(**store.to_document(snippet))
-            if progress and number % 2000 == 0:
-                progress(len(sources), number, time.monotonic() - started)
-        writer.commit()
-    except BaseException:
-        writer.cancel()
-        raise
-    finally:
-        ix.close()
+    _write_segment(tmp, snippets, progress, started, len(sources))
     per_condition = manifest["counts"]["per_condition"]
     store.write_json(tmp / "sources.json", sources)
     store.write_json(tmp / "conditions.json", {
@@ -344,6 +381,11 @@ def check(index_dir: Path | str) -> tuple[dict[str, Any], list[str]]:
     if problems:
         return manifest, problems
     try:
+        arrays = ScoringArrays(generation)
+    except ArraysDamaged as exc:
+        problems.append(f"the scoring arrays are damaged: {exc}")
+        return manifest, problems
+    try:
         ix = store.open_whoosh(generation)
         try:
             with ix.searcher() as searcher:
@@ -355,6 +397,9 @@ def check(index_dir: Path | str) -> tuple[dict[str, Any], list[str]]:
         problems.append(f"the Whoosh index does not open: {type(exc).__name__}: {exc}")
         return manifest, problems
     counts = manifest["counts"]
+    if arrays.documents != total:
+        problems.append(f"the scoring arrays hold {arrays.documents} snippets, the Whoosh index "
+                        f"{total}")
     if total != counts["snippets"]:
         problems.append(f"index holds {total} snippets, manifest says {counts['snippets']}")
     if dict(per_source) != {k: v for k, v in counts["per_source"].items() if v}:

@@ -1,274 +1,203 @@
-"""Score a Whoosh query tree term at a time, over posting lists held in memory.
+"""Score a query tree (index/query.py) over a generation's scoring arrays, vectorised.
 
-Whoosh scores document at a time through a tree of Python matcher objects: every posting of
-every term passes through several method calls per tree level, so a partial-match query over
-common words ("condition cell") took 100-250 ms on the full corpus just to walk its tree. Here
-each term's posting list is read once per generation into arrays (document numbers, BM25F
-scores without boost), and a query is scored with dictionaries and set operations: the same
-BM25F scores, a few milliseconds.
-
-It also gives the compound queries the meaning query.py intends, where Whoosh 2.7.5 does not:
-- DisjunctionMax is the best alternative plus `tiebreak` times the others. Whoosh ignores the
-  tiebreak, and when its two sides sit on different documents takes the larger score even if
-  it belongs to the other document.
-- Or with `scale` (the coordination bonus) counts how many of its subqueries a document
-  matches, out of how many there are. Whoosh counts term matchers and recounts them whenever
-  its collector prunes exhausted ones, so a document's bonus depended on where it sat in the
-  index.
-A phrase reads positions only for the documents that have all its words. A tree with any
-other node, or an index of several segments (`snippets build` writes one), raises Unsupported.
+A result is the matching document numbers, ascending, with their scores (`Scored`). Leaves are
+slices of the memory-mapped postings; phrases check positions by binary search from the rarest
+word's occurrences; compound nodes combine results with numpy. The arithmetic is the one the
+planner means, in the order the previous evaluator used, so scores are Whoosh's BM25F where a
+node means what a Whoosh query means (checked in tests/test_evaluate.py against Whoosh's own
+searcher):
+- BestOf: the best alternative plus `tiebreak` times the others.
+- AnyOf with coordination: each further part matched adds 1 / (parts - coordination)^2, the
+  sum scaled by (parts - 1) / parts (Whoosh's SQR coordination, counting parts).
+Every score depends only on its own document's postings, so a filter applied to the final
+result is the same as a filter applied at the leaves. Concepts and phrases recur across
+queries ("VNS" and its expansions, "how many people"); their results are kept per generation
+within a budget of document numbers.
 """
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_left
-from collections import OrderedDict
+from dataclasses import dataclass
 
-from whoosh import query as wq
+import numpy as np
 
-from .scoring import InMemoryBM25F
+from .arrays import ScoringArrays
+from .lru import LRU
+from .query import AllOf, AllWords, AnyOf, BestOf, Boost, Node, Phrase, Term
 
-POSTING_BUDGET = 1_000_000  # postings kept in memory per generation: 12 bytes each, 12 MB
-PHRASE_BUDGET = 50_000  # phrase matches kept per generation: about 100 bytes each
-_SMALL = 8  # a `within` set this many times smaller than a list is looked up, not scanned
-
-Scores = dict[int, float]
+RESULT_BUDGET = 2_000_000  # document numbers of kept concept and phrase results (12 B each)
+_EMPTY_DOCS = np.zeros(0, dtype=np.int32)
+_EMPTY_SCORES = np.zeros(0, dtype=np.float64)
 
 
-class Unsupported(Exception):
-    """A query node or an index this module does not score (the planner builds none)."""
+@dataclass(frozen=True)
+class Scored:
+    """Matching documents (ascending, distinct) and their scores."""
 
-
-class _Bounded:
-    """Least recently used entries within a budget (the sum of `size` over the values)."""
-
-    def __init__(self, budget: float, size=len):
-        self.budget = budget
-        self.held = 0
-        self._size = size
-        self._items: OrderedDict = OrderedDict()
+    docs: np.ndarray
+    scores: np.ndarray
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.docs)
 
-    def get(self, key):
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key, value):
-        self._items[key] = value
-        self.held += self._size(value)
-        while self.held > self.budget and len(self._items) > 1:
-            _, dropped = self._items.popitem(last=False)
-            self.held -= self._size(dropped)
-        return value
+    def only(self, allowed: np.ndarray | None) -> Scored:
+        """The matches a boolean mask over document numbers lets through."""
+        if allowed is None or not len(self.docs):
+            return self
+        keep = allowed[self.docs]
+        return Scored(self.docs[keep], self.scores[keep])
 
 
-class PostingLists:
-    """Document numbers and unboosted scores of (field, term) postings, least recently used
-    dropped first once the budget of postings is exceeded."""
+EMPTY = Scored(_EMPTY_DOCS, _EMPTY_SCORES)
 
-    def __init__(self, searcher, weighting: InMemoryBM25F, budget: int = POSTING_BUDGET):
-        self._searcher = searcher
-        self._reader = searcher.reader()
-        self._weighting = weighting
-        self.cache = _Bounded(budget, size=lambda found: len(found[0]))
 
-    def get(self, fieldname: str, text: str) -> tuple[array, array]:
-        key = (fieldname, text)
-        found = self.cache.get(key)
-        if found is None:
-            found = self.cache.put(key, self._read(fieldname, text))
-        return found
-
-    def _read(self, fieldname: str, text: str) -> tuple[array, array]:
-        docnums, weights = self.decode(fieldname, text)
-        if not docnums:
-            return docnums, array("d")
-        scorer = self._weighting.scorer(self._searcher, fieldname, text)
-        factors = getattr(scorer, "_factors", None)
-        if factors is None:  # not a scorable field: Whoosh scores a posting by its weight
-            return docnums, array("d", weights)
-        numerator = scorer._numerator
-        return docnums, array("d", [numerator * w / (w + factors[d])
-                                    for d, w in zip(docnums, weights, strict=True)])
-
-    def decode(self, fieldname: str, text: str) -> tuple[array, list[float]]:
-        """Document numbers and weights of a term's postings, straight from the index file."""
-        docnums: array = array("i")
-        weights: list[float] = []
-        term = self._searcher.schema[fieldname].to_bytes(text)
-        if (fieldname, term) not in self._reader:
-            return docnums, weights
-        postings = self._reader.postings(fieldname, term)
-        # Block by block through whoosh3's block reader (whoosh-reloaded==2.7.5 is pinned):
-        # the per-posting matcher API costs a method call per posting.
-        while postings.is_active():
-            postings._read_ids()
-            postings._read_weights()
-            docnums.extend(postings._ids)
-            weights += postings._weights
-            postings._next_block()
-        return docnums, weights
+def _positions_in(docs: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `wanted`, whether it is in sorted `docs` and where."""
+    at = np.searchsorted(docs, wanted)
+    found = at < len(docs)
+    found[found] = docs[at[found]] == wanted[found]
+    return found, at
 
 
 class Evaluator:
-    """Scores of the documents a query matches, as {document number: score}."""
+    def __init__(self, arrays: ScoringArrays, budget: int = RESULT_BUDGET):
+        self._arrays = arrays
+        self.kept: LRU[Scored] = LRU(budget, size=len)
 
-    def __init__(self, searcher, postings: PostingLists):
-        if not searcher.is_atomic():  # several segments: document numbers need offsets
-            raise Unsupported("index has several segments")
-        self._searcher = searcher
-        self._reader = searcher.reader()
-        self._postings = postings
-        self._phrases = _Bounded(PHRASE_BUDGET)
+    def scores(self, node: Node, allowed: np.ndarray | None = None) -> Scored:
+        """Every match of `node` (among `allowed` when given) with its score."""
+        return self._eval(node).only(allowed)
 
-    def scores(self, q: wq.Query, within: set[int] | None = None) -> Scores:
-        """Every match of `q` (among `within` when given) with its score."""
-        return self._eval(q, within)
-
-    def _eval(self, q: wq.Query, within: set[int] | None) -> Scores:
-        kind = type(q)
-        if kind is wq.Term:
-            scores = self._term(q.fieldname, q.text, within)
-        elif kind is wq.Phrase:
-            scores = self._phrase(q, within)
-        elif kind is wq.And:
-            scores = self._and(q.subqueries, within)
-        elif kind is wq.Or:
-            scores = self._or(q.subqueries, q.scale, within)
-        elif kind is wq.DisjunctionMax:
-            scores = self._dismax(q.subqueries, q.tiebreak, within)
-        elif kind is wq.AndMaybe:
-            scores = self._eval(q.a, within)
-            if scores:
-                extra = self._eval(q.b, set(scores))
-                for docnum, score in extra.items():
-                    scores[docnum] += score
-        else:
-            raise Unsupported(type(q).__name__)
-        boost = getattr(q, "boost", 1.0)
-        if boost != 1.0:
-            scores = {docnum: score * boost for docnum, score in scores.items()}
-        return scores
-
-    def _term(self, fieldname: str, text: str, within: set[int] | None) -> Scores:
-        docnums, scores = self._postings.get(fieldname, text)
-        if within is None:
-            return dict(zip(docnums, scores, strict=True))
-        if len(within) * _SMALL < len(docnums):
-            found = {}
-            for docnum in within:
-                i = bisect_left(docnums, docnum)
-                if i < len(docnums) and docnums[i] == docnum:
-                    found[docnum] = scores[i]
+    def _eval(self, node: Node) -> Scored:
+        kind = type(node)
+        if kind is Term:
+            return self._term(node.field, node.stem, node.weight)
+        if kind in (BestOf, Phrase):  # recurring pieces: kept per generation
+            found = self.kept.get(node)
+            if found is None:
+                found = self.kept.put(node, self._best_of(node) if kind is BestOf
+                                      else self._phrase(node))
             return found
-        return {d: s for d, s in zip(docnums, scores, strict=True) if d in within}
+        if kind is AllWords:
+            return self._all_of([Term(node.field, s) for s in node.stems], node.weight)
+        if kind is AllOf:
+            return self._all_of(node.parts)
+        if kind is AnyOf:
+            return self._any_of(node.parts, node.coordination)
+        if kind is Boost:
+            return self._boost(node)
+        raise TypeError(f"not a query node: {node!r}")
 
-    def _phrase(self, q: wq.Phrase, within: set[int] | None) -> Scores:
-        """Documents with the words next to each other in order, scored as Whoosh scores a
-        phrase: the sum of its words' scores. Positions are read only for documents that
-        have every word; a phrase checked over most of those is kept for the next query
-        (expansions like "how many people" recur)."""
-        if q.slop != 1:
-            raise Unsupported("phrase with slop")
-        key = (q.fieldname, tuple(q.words))
-        known = self._phrases.get(key)
-        if known is None:
-            docnums = [self._postings.get(q.fieldname, word)[0] for word in set(q.words)]
-            every = set(min(docnums, key=len)).intersection(*docnums)
-            candidates = every if within is None else every & within
-            if 2 * len(candidates) < len(every):
-                return self._positions_match(q, candidates)
-            known = self._phrases.put(key, self._positions_match(q, every))
-        if within is None:
-            return dict(known)
-        return {d: s for d, s in known.items() if d in within}
+    def _term(self, field: str, stem: str, weight: float = 1.0) -> Scored:
+        postings = self._arrays.fields[field]
+        number = postings.number(stem)
+        if number is None:
+            return EMPTY
+        docs, scores = postings.postings(number)
+        if scores is None:  # a keyword field: each posting weighs 1, as Whoosh's do
+            scores = np.ones(len(docs), dtype=np.float64)
+        return Scored(docs, scores * weight if weight != 1.0 else scores)
 
-    def _positions_match(self, q: wq.Phrase, candidates: set[int]) -> Scores:
-        if not candidates:
-            return {}
-        lists = {word: self._postings.get(q.fieldname, word) for word in q.words}
-        to_bytes = self._searcher.schema[q.fieldname].to_bytes
-        readers = {word: self._reader.postings(q.fieldname, to_bytes(word)) for word in lists}
-        found = {}
-        for docnum in sorted(candidates):
-            starts: set[int] | None = None
-            for offset, word in enumerate(q.words):
-                postings = readers[word]
-                postings.skip_to(docnum)
-                at = {p - offset for p in postings.value_as("positions")}
-                starts = at if starts is None else starts & at
-                if not starts:
-                    break
-            if starts:
-                score = 0.0
-                for word in q.words:
-                    docnums, scores = lists[word]
-                    score += scores[bisect_left(docnums, docnum)]
-                found[docnum] = score
-        return found
+    def _phrase(self, node: Phrase) -> Scored:
+        """Documents with the stems next to each other in order; the sum of the stems'
+        scores. Occurrences are checked from the rarest stem's, by binary search in the
+        others' sorted document << 32 | position keys."""
+        text = self._arrays.fields["text"]
+        numbers = [text.number(stem) for stem in node.stems]
+        if any(n is None for n in numbers):
+            return EMPTY
+        keys = [self._arrays.position_keys(n) for n in numbers]
+        rarest = min(range(len(keys)), key=lambda i: len(keys[i]))
+        starts = keys[rarest] - rarest  # where the phrase would start
+        for offset, word_keys in enumerate(keys):
+            if offset == rarest or not len(starts):
+                continue
+            found, _ = _positions_in(word_keys, starts + offset)
+            starts = starts[found]
+        if not len(starts):
+            return EMPTY
+        docs = np.unique((starts >> 32).astype(np.int32))
+        total = np.zeros(len(docs), dtype=np.float64)
+        for number in numbers:
+            word_docs, word_scores = text.postings(number)
+            total += word_scores[np.searchsorted(word_docs, docs)]
+        return Scored(docs, total * node.weight if node.weight != 1.0 else total)
 
-    def _and(self, subqueries: list[wq.Query], within: set[int] | None) -> Scores:
-        # Narrowest first, so later parts (phrases above all) look at fewer documents.
-        result: Scores | None = None
-        for sub in sorted(subqueries, key=self._estimate):
-            scores = self._eval(sub, within if result is None else set(result))
+    def _estimate(self, node: Node) -> int:
+        """A cheap upper bound of how many documents a node matches, for ordering."""
+        kind = type(node)
+        if kind is Term:
+            return self._arrays.fields[node.field].frequency(node.stem)
+        if kind is Phrase:
+            return min(self._arrays.fields["text"].frequency(s) for s in node.stems)
+        if kind is AllWords:
+            return min(self._arrays.fields[node.field].frequency(s) for s in node.stems)
+        if kind is Boost:  # matches what its core matches
+            return self._estimate(node.core)
+        parts = node.alternatives if kind is BestOf else node.parts
+        sizes = [self._estimate(p) for p in parts]
+        return min(sizes, default=0) if kind is AllOf else sum(sizes)
+
+    def _all_of(self, parts, weight: float = 1.0) -> Scored:
+        # Narrowest first, so the running intersection stays small.
+        result: Scored | None = None
+        for part in sorted(parts, key=self._estimate):
+            scored = self._eval(part)
             if result is None:
-                result = scores
+                result = scored
             else:
-                result = {d: s + scores[d] for d, s in result.items() if d in scores}
-            if not result:
-                return {}
-        return result or {}
+                found, at = _positions_in(scored.docs, result.docs)
+                result = Scored(result.docs[found],
+                                result.scores[found] + scored.scores[at[found]])
+            if not len(result):
+                return EMPTY
+        if result is None:
+            return EMPTY
+        return Scored(result.docs, result.scores * weight) if weight != 1.0 else result
 
-    def _or(self, subqueries: list[wq.Query], scale: float | None,
-            within: set[int] | None) -> Scores:
-        total: Scores = {}
-        matched: dict[int, int] = {}
-        for sub in subqueries:
-            for docnum, score in self._eval(sub, within).items():
-                if docnum in total:
-                    total[docnum] += score
-                    matched[docnum] += 1
-                else:
-                    total[docnum] = score
-                    matched[docnum] = 1
-        count = len(subqueries)
-        if not scale or count < 2:
-            return total
-        # Whoosh's "SQR" coordination (CoordMatcher), counting subqueries: each further
-        # subquery a document matches adds a bonus, scaled by `scale`.
-        step = 1 / (count - scale) ** 2
+    def _union(self, parts) -> tuple[np.ndarray, np.ndarray, list[Scored]]:
+        """Distinct documents of the parts' results and, per concatenated posting, its
+        document's index among them."""
+        results = [self._eval(p) for p in parts]
+        docs = np.concatenate([r.docs for r in results]) if results else _EMPTY_DOCS
+        distinct, inverse = np.unique(docs, return_inverse=True)
+        return distinct, inverse, results
+
+    def _any_of(self, parts, coordination: float | None) -> Scored:
+        distinct, inverse, results = self._union(parts)
+        if not len(distinct):
+            return EMPTY
+        scores = np.concatenate([r.scores for r in results])
+        # bincount adds in input order: each document's sum is in the parts' order.
+        total = np.bincount(inverse, weights=scores, minlength=len(distinct))
+        count = len(parts)
+        if not coordination or count < 2:
+            return Scored(distinct, total)
+        matched = np.bincount(inverse, minlength=len(distinct)).astype(np.float64)
+        step = 1 / (count - coordination) ** 2
         shrink = (count - 1) / count
-        return {d: (s + (matched[d] - 1) * step) * shrink for d, s in total.items()}
+        return Scored(distinct, (total + (matched - 1) * step) * shrink)
 
-    def _dismax(self, subqueries: list[wq.Query], tiebreak: float,
-                within: set[int] | None) -> Scores:
-        best: Scores = {}
-        total: Scores = {}
-        for sub in subqueries:
-            for docnum, score in self._eval(sub, within).items():
-                if docnum in best:
-                    total[docnum] += score
-                    if score > best[docnum]:
-                        best[docnum] = score
-                else:
-                    best[docnum] = total[docnum] = score
-        if not tiebreak:
-            return best
-        return {d: b + tiebreak * (total[d] - b) for d, b in best.items()}
+    def _best_of(self, node: BestOf) -> Scored:
+        distinct, inverse, results = self._union(node.alternatives)
+        if not len(distinct):
+            return EMPTY
+        scores = np.concatenate([r.scores for r in results])
+        best = np.full(len(distinct), -np.inf)
+        np.maximum.at(best, inverse, scores)
+        if not node.tiebreak:
+            return Scored(distinct, best)
+        total = np.bincount(inverse, weights=scores, minlength=len(distinct))
+        return Scored(distinct, best + node.tiebreak * (total - best))
 
-    def _estimate(self, q: wq.Query) -> int:
-        """A cheap upper bound of how many documents a query matches, for ordering."""
-        if type(q) is wq.Term:
-            return len(self._postings.get(q.fieldname, q.text)[0])
-        if type(q) is wq.Phrase:
-            return min((len(self._postings.get(q.fieldname, w)[0]) for w in q.words), default=0)
-        if type(q) is wq.AndMaybe:  # matches what its required side matches
-            return self._estimate(q.a)
-        sizes = [self._estimate(s) for s in q.subqueries]
-        return min(sizes, default=0) if type(q) is wq.And else sum(sizes)
+    def _boost(self, node: Boost) -> Scored:
+        core = self._eval(node.core)
+        if not len(core):
+            return EMPTY
+        extra = self._eval(node.extra)
+        found, at = _positions_in(core.docs, extra.docs)
+        if not found.any():
+            return core
+        scores = core.scores.copy()
+        scores[at[found]] += extra.scores[found]
+        return Scored(core.docs, scores)

@@ -1,4 +1,4 @@
-"""Turn what a user typed into Whoosh query objects: concepts, expansions, fields and boosts.
+"""Turn what a user typed into a query tree of our own: concepts, expansions, fields, boosts.
 
 Text is split into quoted phrases and words. Runs of words that name something in an expansion
 group (the vocabulary's terms, the curated synonyms) become one concept whose alternatives are
@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-
-from whoosh import query as wq
 
 _PHRASE = re.compile(r'"([^"]*)"')
 # Question and filler words carry no topic; without this, "what causes X" would need "what"
@@ -122,15 +120,94 @@ class Expander:
         return bool(stems) and any(stems[0] in variant for variant in self._by_stems)
 
 
-def _match(stems: tuple[str, ...], fieldname: str, boost: float) -> wq.Query:
+# -- the query tree the evaluator runs (index/evaluate.py) --------------------------------
+
+@dataclass(frozen=True)
+class Term:
+    """A stem in one field, its score times `weight`."""
+
+    field: str
+    stem: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Stems next to each other, in this order, in the text; scored as the sum of its stems'
+    scores, times `weight`."""
+
+    stems: tuple[str, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class AllWords:
+    """Every stem in one field, in any order (headings and titles have no positions); the sum
+    of their scores, times `weight`."""
+
+    field: str
+    stems: tuple[str, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class BestOf:
+    """One concept: each snippet's best alternative, plus `tiebreak` times its others."""
+
+    alternatives: tuple[Node, ...]
+    tiebreak: float = DISMAX_TIEBREAK
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Snippets that match every part; the sum of the parts' scores."""
+
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Snippets that match some part; the sum of the parts they match. With `coordination`,
+    each further part matched adds a bonus (Whoosh's SQR coordination, counting parts)."""
+
+    parts: tuple[Node, ...]
+    coordination: float | None = None
+
+
+@dataclass(frozen=True)
+class Boost:
+    """What `core` matches, with `extra`'s score added where `extra` matches too."""
+
+    core: Node
+    extra: Node
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which snippets may be returned at all: any of the conditions, any of the sources, at
+    most the reading grade (in tenths). Empty means no restriction."""
+
+    conditions: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    max_grade_tenths: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.conditions or self.sources or self.max_grade_tenths is not None)
+
+
+Node = Term | Phrase | AllWords | BestOf | AllOf | AnyOf | Boost
+
+
+def _match(stems: tuple[str, ...], fieldname: str, weight: float) -> Node:
     if len(stems) == 1:
-        return wq.Term(fieldname, stems[0], boost=boost)
+        return Term(fieldname, stems[0], weight)
     if fieldname != "text":  # headings are indexed without positions: all words, any order
-        return wq.And([wq.Term(fieldname, s) for s in stems], boost=boost)
-    return wq.Phrase(fieldname, list(stems), boost=boost)
+        return AllWords(fieldname, stems, weight)
+    return Phrase(stems, weight)
 
 
-def _concept_query(concept: Concept) -> wq.Query:
+def _concept_node(concept: Concept) -> Node:
     if concept.phrase:  # typed in quotes: these words, in this order, in the paragraph itself
         return _match(concept.exact, "text", 1.0)
     # A phrase scores about the sum of its words, so a longer expansion is scaled down to the
@@ -139,48 +216,42 @@ def _concept_query(concept: Concept) -> wq.Query:
         (e, EXPANSION_BOOST * min(1.0, len(concept.exact) / len(e))) for e in concept.expansions]
     # The best way a snippet matches the concept counts, not the sum of every way: a paragraph
     # saying both "vagus nerve stimulation" and "(VNS)" is not twice as relevant.
-    # index/evaluate.py scores DisjunctionMax as meant: each snippet's own best alternative,
-    # plus the tiebreak times its others (Whoosh 2.7.5's matcher does neither).
-    return wq.DisjunctionMax([_match(stems, fieldname, weight * field_boost)
-                              for stems, weight in alternatives
-                              for fieldname, field_boost in FIELD_BOOSTS.items()],
-                             tiebreak=DISMAX_TIEBREAK)
+    return BestOf(tuple(_match(stems, fieldname, weight * field_boost)
+                        for stems, weight in alternatives
+                        for fieldname, field_boost in FIELD_BOOSTS.items()))
 
 
 def build(plan: Plan, relaxed: bool, focus: list[str],
-          common: frozenset[int] = frozenset()) -> wq.Query | None:
-    """The Whoosh query for a plan: all concepts (any, when relaxed), with optional boosts.
+          common: frozenset[int] = frozenset()) -> Node | None:
+    """The query tree for a plan: all concepts (any, when relaxed), with optional boosts.
 
     When relaxed, concepts at the positions in `common` (words most snippets contain, like
     "VNS" in articles about VNS) cannot make a partial match on their own: they only add to
     the score of snippets that match another concept."""
     if plan.empty:
         return None
-    parts = [_concept_query(c) for c in plan.concepts]
+    parts = [_concept_node(c) for c in plan.concepts]
     if len(parts) == 1:
-        core: wq.Query = parts[0]
+        core: Node = parts[0]
     elif relaxed:  # a coordination bonus: snippets with more of the concepts rank higher
         telling = [p for i, p in enumerate(parts) if i not in common]
-        core = wq.Or(telling or parts, scale=COORDINATION)
+        core = AnyOf(tuple(telling or parts), coordination=COORDINATION)
         for i in sorted(common) if telling else ():
-            core = wq.AndMaybe(core, parts[i])
+            core = Boost(core, parts[i])
     else:
-        core = wq.And(parts)
-    boosts: list[wq.Query] = []
+        core = AllOf(tuple(parts))
     typed = [s for c in plan.concepts if not c.phrase for s in c.exact]
     if len(typed) > 1:
-        boosts.append(wq.Phrase("text", typed, boost=PHRASE_BOOST))
+        core = Boost(core, Phrase(tuple(typed), PHRASE_BOOST))
     if focus:
-        boosts.append(wq.Or([wq.Term("focus", slug, boost=FOCUS_BOOST) for slug in focus]))
-    for boost in boosts:
-        core = wq.AndMaybe(core, boost)
+        core = Boost(core, AnyOf(tuple(Term("focus", slug, FOCUS_BOOST) for slug in focus)))
     return core
 
 
-def like(core: wq.Query, key_terms: list[tuple[str, float]]) -> wq.Query:
+def like(core: Node, key_terms: list[tuple[str, float]]) -> Node:
     """`core`, scoring higher the snippets whose text has some of `key_terms` (word, weight):
     pseudo-relevance feedback, for ranking snippets that share only a common word."""
     if not key_terms:
         return core
-    return wq.AndMaybe(core, wq.Or([wq.Term("text", term, boost=FEEDBACK_BOOST * weight)
-                                    for term, weight in key_terms]))
+    return Boost(core, AnyOf(tuple(Term("text", term, FEEDBACK_BOOST * weight)
+                                   for term, weight in key_terms)))

@@ -1,6 +1,7 @@
-"""The on-disk layout of one index generation: a Whoosh index plus JSON side files.
+"""The on-disk layout of one index generation: a Whoosh index, scoring arrays, JSON side files.
 
-A generation directory holds the Whoosh segment files and:
+A generation directory holds the Whoosh segment files, the scoring arrays (index/arrays.py:
+scoring.json, scoring.bin) and:
   manifest.json    version (hash of inputs), built_at, counts
   sources.json     source metadata with the ordered ids of each source's snippets
   conditions.json  the vocabulary with codes and snippet counts
@@ -14,81 +15,37 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zlib
-from array import array
 from pathlib import Path
 from typing import Any
 
-from whoosh import columns
 from whoosh import index as whoosh_index
-from whoosh.analysis import StemmingAnalyzer
-from whoosh.codec import whoosh3
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
-from whoosh.filedb.filestore import FileStorage
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+
+from .analysis import make_analyzer
 
 MANIFEST = "manifest.json"
 SIDE_FILES = ("sources.json", "conditions.json", "caveats.json", "synonyms.json",
-              "duplicates.json")
-
-
-def _cached_reader(self, fieldname, column):
-    # Whoosh 2.7.5 caches a length-column reader only when the column exists, so every posting
-    # of a field without one costs a stat() of a file that is not there: 750,000 calls and about
-    # a fifth of a 500-page build. Cache the absence too (pinned whoosh-reloaded==2.7.5).
-    if fieldname not in self._readers:
-        self._readers[fieldname] = (self.column_reader(fieldname, column)
-                                    if self.has_column(fieldname) else None)
-    return self._readers[fieldname]
-
-
-whoosh3.W3PerDocReader._cached_reader = _cached_reader
-
-
-def column_codes(reader, fieldname: str) -> list:
-    """A sortable column's value for every document, read in one go: the numbers of a numeric
-    column, and for an ID column a number per distinct value (equal numbers, equal values)."""
-    return column_values(reader.column_reader(fieldname))
-
-
-def column_values(column) -> list:
-    """Every document's value of a column reader, from one read of the column's bytes (Whoosh's
-    readers seek and read once per document: 200 ms for 55,000 snippets). A variable-bytes
-    column gives a number per distinct value; any other kind is read Whoosh's way."""
-    raw = getattr(column, "_reader", column)  # Whoosh wraps a field's column to translate it
-    if isinstance(raw, columns.VarBytesColumn.Reader):
-        data = bytes(raw._dbfile.get(raw._basepos, sum(raw._lengths)))
-        distinct: dict[bytes, int] = {}
-        return [distinct.setdefault(data[offset:offset + length], len(distinct))
-                for offset, length in zip(raw._offsets, raw._lengths, strict=True)]
-    if not (isinstance(raw, columns.NumericColumn.Reader)
-            and array(raw._typecode).itemsize == raw._fixedlen):
-        return list(column)
-    values = array(raw._typecode, raw._dbfile.get(raw._basepos, raw._count * raw._fixedlen))
-    if sys.byteorder == "little":  # Whoosh writes columns in network (big-endian) order
-        values.byteswap()
-    values.extend([raw._default] * (raw._doccount - raw._count))  # documents after the last
-    if raw is not column:
-        return [column._translate(value) for value in values]
-    return values.tolist()
+              "duplicates.json", "scoring.json", "scoring.bin")
 
 
 def make_schema() -> Schema:
-    # minsize=1 keeps one-character tokens: "type 5", "Noonan syndrome 3" are told apart.
-    stemmed = StemmingAnalyzer(minsize=1)
+    # The build gives text, title and section as lists of stems (index/analysis.py), which
+    # Whoosh indexes as they are; the analyzer is what queries and key terms are analysed by.
+    stemmed = make_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),
         source_id=ID(stored=True),
-        # Stemmed, with positions for phrase queries, and an unstemmed copy for spelling.
-        text=TEXT(stored=True, analyzer=stemmed, phrase=True, spelling=True),
+        text=TEXT(stored=True, analyzer=stemmed, phrase=True),
+        # Every unstemmed word of the text, for spelling suggestions (index/suggest.py).
+        spell_text=KEYWORD,
         title=TEXT(stored=True, analyzer=stemmed, phrase=False),
         section=TEXT(stored=True, analyzer=stemmed, phrase=False),
         lead_in=STORED,
         # Only returned, never searched: stored without index terms (a NUMERIC field indexes
         # eight terms per value for range queries; those were a quarter of all postings).
         paragraph=STORED,
-        # Listing sorts by it (a column); one exact term, no range terms.
-        position=NUMERIC(stored=True, sortable=True, shift_step=0),
+        position=STORED,
         char_start=STORED,
         char_end=STORED,
         text_sha256=STORED,
@@ -96,14 +53,11 @@ def make_schema() -> Schema:
         mentions=KEYWORD(stored=True, commas=True),
         focus=ID(stored=True),
         reading_grade=STORED,
-        # Filtered by range as int tenths (Whoosh's float fields are awkward to range over);
-        # a range enumerates the few hundred exact values, once per generation (cached).
-        grade_tenths=NUMERIC(int, shift_step=0),
         caveats=STORED,  # comma-joined ids, returned only
         url=STORED,
         retrieved=STORED,
         # Same normalised text, same key: results collapse on it (see duplicates.json).
-        dup_key=ID(stored=True, sortable=True),
+        dup_key=ID(stored=True),
     )
 
 
@@ -159,7 +113,6 @@ def read_json(path: Path) -> Any:
 def to_document(snippet: dict[str, Any]) -> dict[str, Any]:
     """A snippet record as Whoosh fields (lists become comma-joined keywords)."""
     doc = dict(snippet)
-    doc["grade_tenths"] = round(snippet["reading_grade"] * 10)
     for name in ("conditions", "mentions", "caveats"):
         doc[name] = ",".join(snippet[name])
     for name in ("section", "focus"):
@@ -181,12 +134,7 @@ def from_stored(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def open_whoosh(generation: Path):
-    # Ordinary file reads, not mmap. Measured on the full corpus (300-query mix, in process):
-    # mmap made cold p50 9.0 ms instead of 11.9 ms, but a worker held 259 MB instead of 66 MB
-    # (Whoosh copies much of a mapped index into private memory), over the 150 MB budget; and
-    # a file truncated under a mapping kills the worker with SIGBUS instead of raising an error
-    # we answer as a 503.
-    return FileStorage(str(generation), supports_mmap=False, readonly=True).open_index()
+    return whoosh_index.open_dir(str(generation), readonly=True)
 
 
 def create_whoosh(generation: Path):

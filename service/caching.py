@@ -3,12 +3,10 @@ bytes of recent answers kept per worker."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 from flask import Flask, Response, current_app, g, request
 
 from index.errors import IndexUnavailable
+from index.lru import LRU
 
 from . import presenters
 
@@ -50,35 +48,13 @@ def _validators(response: Response) -> Response:
     return response
 
 
-class ResponseCache:
-    """A small thread-safe LRU of answer bytes by ETag (the ETag names the generation, so
-    answers of an old generation simply age out)."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._items: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bytes, str] | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
-
-    def put(self, key: str, item: tuple[bytes, str]) -> None:
-        with self._lock:
-            self._items[key] = item
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 # Clients may keep answers but must revalidate (cheap: a 304) so a new generation shows at once.
 CACHE_CONTROL = "private, no-cache"
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["snippets_responses"] = ResponseCache(app.config["RESPONSE_CACHE_SIZE"])
+    # Answer bytes by ETag (the ETag names the generation, so an old generation's answers
+    # simply age out).
+    app.extensions["snippets_responses"] = LRU(app.config["RESPONSE_CACHE_SIZE"])
     app.before_request(_conditional_get)
     app.after_request(_validators)

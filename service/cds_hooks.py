@@ -237,9 +237,9 @@ class PatientView(MethodView):
         cards, shown = [], set()
         for slug in slugs:
             hits = gen.search(SearchQuery(conditions=(slug,), limit=50)).hits
-            fresh = [h for h in hits if h["id"] not in shown]
+            fresh = [h for h in hits if h.id not in shown]
             # Snippets that name the condition; failing those, ones from an article about it.
-            mentioning = [h for h in fresh if slug in h["mentions"]] or fresh
+            mentioning = [h for h in fresh if slug in h.record["mentions"]] or fresh
             snippets = sorted((presenters.snippet(gen, h) for h in mentioning), key=_rank)
             for snippet in snippets[:CARDS_PER_CONDITION]:
                 shown.add(snippet["id"])  # one card per snippet, under the first condition

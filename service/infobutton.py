@@ -211,7 +211,7 @@ class Infobutton(MethodView):
         for hit in hits:
             snippet = presenters.snippet(gen, hit)
             citation = snippet["citation"]
-            link = url_for("snippets.SnippetById", snippet_id=hit["id"], _external=True)
+            link = url_for("snippets.SnippetById", snippet_id=hit.id, _external=True)
             title = citation["title"] + (f": {citation['section']}" if citation["section"]
                                          else "") + f" (paragraph {citation['paragraph']})"
             entries.append({
@@ -220,7 +220,7 @@ class Infobutton(MethodView):
                 "link": [{"href": link, "rel": "alternate", "type": JSON_TYPE, "title": title}],
                 "id": _value(link),
                 "updated": _value(updated),
-                "summary": _value(f"<p>{html.escape(hit['text'])}</p>", "html"),
+                "summary": _value(f"<p>{html.escape(hit.record['text'])}</p>", "html"),
                 "citation": citation,
                 "caveats": [_caveat_for(c, for_patient) for c in snippet["caveats"]],
             })

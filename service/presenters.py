@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import html
+import threading
+import weakref
 from typing import Any
 
 from flask import current_app
 
-from index.search import Generation, IndexReader
+from index.lru import LRU
+from index.search import Generation, Hit, IndexReader
 
 
 def generation() -> Generation:
@@ -35,30 +39,60 @@ def response_caveats(gen: Generation) -> list[dict[str, Any]]:
     return [caveat(gen, cid) for cid, entry in gen.caveats.items() if entry["scope"] == "response"]
 
 
-def snippet(gen: Generation, record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": record["id"],
-        "text": record["text"],
-        "highlight": record["highlight"],
-        "score": record.get("score"),
-        "conditions": record["conditions"],
-        "reading_grade": record["reading_grade"],
-        "lead_in": record.get("lead_in"),
-        "caveats": [caveat(gen, cid) for cid in record["caveats"] if cid in gen.caveats],
-        "also_in": record.get("also_in", []),
-        "also_in_total": record.get("also_in_total", 0),
-        "citation": {
-            "source_id": record["source_id"],
-            "title": record["title"],
-            "section": record.get("section"),
-            "paragraph": record["paragraph"],
-            "char_start": record["char_start"],
-            "char_end": record["char_end"],
-            "url": record.get("url"),
-            "retrieved": record.get("retrieved"),
-            "text_sha256": record["text_sha256"],
-        },
-    }
+def highlight(hit: Hit) -> str:
+    """The snippet's text HTML-escaped, with <mark> around each matched token."""
+    text = hit.record["text"]
+    out, last = [], 0
+    for start, end in hit.spans:
+        out.append(html.escape(text[last:start], quote=False))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        last = end
+    out.append(html.escape(text[last:], quote=False))
+    return "".join(out)
+
+
+# What a snippet's JSON holds besides its score and highlight, made once per generation and
+# snippet (a generation never changes) and shared by every answer that shows the snippet.
+_PREPARED: weakref.WeakKeyDictionary[Generation, LRU[dict[str, Any]]] = \
+    weakref.WeakKeyDictionary()
+_PREPARED_LOCK = threading.Lock()
+PREPARED_PER_GENERATION = 20_000
+
+
+def _prepared(gen: Generation, record: dict[str, Any]) -> dict[str, Any]:
+    with _PREPARED_LOCK:
+        kept = _PREPARED.get(gen)
+        if kept is None:
+            kept = _PREPARED[gen] = LRU(PREPARED_PER_GENERATION)
+    found = kept.get(record["id"])
+    if found is None:
+        found = kept.put(record["id"], {
+            "id": record["id"],
+            "text": record["text"],
+            "conditions": record["conditions"],
+            "reading_grade": record["reading_grade"],
+            "lead_in": record.get("lead_in"),
+            "caveats": [caveat(gen, cid) for cid in record["caveats"] if cid in gen.caveats],
+            "also_in": record.get("also_in", []),
+            "also_in_total": record.get("also_in_total", 0),
+            "citation": {
+                "source_id": record["source_id"],
+                "title": record["title"],
+                "section": record.get("section"),
+                "paragraph": record["paragraph"],
+                "char_start": record["char_start"],
+                "char_end": record["char_end"],
+                "url": record.get("url"),
+                "retrieved": record.get("retrieved"),
+                "text_sha256": record["text_sha256"],
+            },
+        })
+    return found
+
+
+def snippet(gen: Generation, hit: Hit) -> dict[str, Any]:
+    """A hit as the API shows it (shares the prepared parts: treat as read-only)."""
+    return dict(_prepared(gen, hit.record), score=hit.score, highlight=highlight(hit))
 
 
 def source(record: dict[str, Any], with_snippets: bool = False) -> dict[str, Any]:

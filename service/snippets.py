@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
 
-from index.search import SearchQuery, split_query
+from index.search import Hit, SearchQuery, split_query
 
 from . import presenters
 from .codes import CANONICAL_URI, parse_token
@@ -103,7 +101,6 @@ class SnippetById(MethodView):
         record = gen.snippet(snippet_id)
         if record is None:
             abort(404, message=f"no snippet with id {snippet_id!r} in index {gen.version}")
-        record["highlight"] = html.escape(record["text"], quote=False)
-        out = presenters.snippet(gen, record)
+        out = presenters.snippet(gen, Hit(-1, record, None))
         out["previous_id"], out["next_id"] = gen.neighbours(snippet_id)
         return out

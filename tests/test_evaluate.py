@@ -1,157 +1,172 @@
-"""The in-memory query evaluator: Whoosh's scores where Whoosh means what we mean, our meaning of
-DisjunctionMax and coordination where it does not, and a bounded posting cache."""
+"""The vectorised evaluator over the scoring arrays: Whoosh's own BM25F scores where a node means
+what a Whoosh query means (the oracle), our meaning of BestOf and coordination where Whoosh has
+none, filters, and the bounded cache of concept results."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh import scoring
-from whoosh.searching import Searcher
-from whoosh.util.numeric import byte_to_length
 
 from index import query as planner
-from index import store
-from index.evaluate import Evaluator, PostingLists, Unsupported
-from index.scoring import InMemoryBM25F, _length_bytes
-from index.search import IndexReader
+from index.build import current_generation
+from index.evaluate import Evaluator, Scored
+from index.query import AllOf, AllWords, AnyOf, BestOf, Boost, Phrase, Term
+from index.search import IndexReader, split_query
 
 
 @pytest.fixture(scope="module")
-def searcher(built_index):
+def generation(built_index):
     reader = IndexReader(built_index)
-    generation = reader.generation()
-    yield generation._searcher
+    yield reader.generation()
     reader.close()
 
 
+@pytest.fixture(scope="module")
+def whoosh_searcher(built_index):
+    """Whoosh's own searcher (BM25F, its defaults) over the same generation's segment."""
+    ix = whoosh_index.open_dir(str(current_generation(built_index)), readonly=True)
+    with ix.searcher() as searcher:
+        yield searcher
+    ix.close()
+
+
 @pytest.fixture
-def evaluator(searcher):
-    return Evaluator(searcher, PostingLists(searcher, searcher.weighting))
+def evaluator(generation):
+    return Evaluator(generation.arrays)
 
 
-def whoosh_scores(searcher, q):
-    return {docnum: score for score, docnum in searcher.search(q, limit=None).top_n}
+def as_whoosh(node) -> wq.Query:
+    """The Whoosh query that means what `node` means (only nodes Whoosh has a meaning for)."""
+    if isinstance(node, Term):
+        return wq.Term(node.field, node.stem, boost=node.weight)
+    if isinstance(node, Phrase):
+        return wq.Phrase("text", list(node.stems), boost=node.weight)
+    if isinstance(node, AllWords):
+        return wq.And([wq.Term(node.field, s) for s in node.stems], boost=node.weight)
+    if isinstance(node, AllOf):
+        return wq.And([as_whoosh(p) for p in node.parts])
+    if isinstance(node, AnyOf):
+        assert node.coordination is None
+        return wq.Or([as_whoosh(p) for p in node.parts])
+    if isinstance(node, Boost):
+        return wq.AndMaybe(as_whoosh(node.core), as_whoosh(node.extra))
+    raise AssertionError(node)
 
 
-def assert_same(got, want):
+def whoosh_scores(searcher, node) -> dict[int, float]:
+    return {docnum: score for score, docnum in
+            searcher.search(as_whoosh(node), limit=None).top_n}
+
+
+def as_dict(scored: Scored) -> dict[int, float]:
+    return dict(zip(scored.docs.tolist(), scored.scores.tolist(), strict=True))
+
+
+def assert_same(got: Scored, want: dict[int, float]) -> None:
+    assert list(got.docs) == sorted(got.docs.tolist()), "documents come ascending"
+    got = as_dict(got)
     assert set(got) == set(want)
     for docnum, score in want.items():
         assert got[docnum] == pytest.approx(score, rel=1e-12)
 
 
-@pytest.mark.parametrize("q", [
-    wq.Term("text", "pain"),
-    wq.Term("title", "fibromyalgia", boost=0.5),
-    wq.Phrase("text", ["vagu", "nerv", "stimul"], boost=3.0),
-    wq.Phrase("text", ["chronic", "pain"]),
-    wq.Phrase("text", ["pain", "chronic"]),  # the words exist, not in this order
-    wq.And([wq.Term("text", "pain"), wq.Term("text", "sleep")]),
-    wq.And([wq.Term("section", "chronic"), wq.Term("section", "pain")], boost=0.8),
-    wq.AndMaybe(wq.Term("text", "pain"), wq.Phrase("text", ["chronic", "pain"], boost=3.0)),
-    wq.Or([wq.Term("text", "sleep"), wq.Term("text", "fatigu"), wq.Term("title", "ptsd")]),
-    wq.Term("text", "notawordanywhere"),
-    wq.Term("focus", "fibromyalgia", boost=2.0),  # an unscored field: the posting weight
-])
-def test_scores_are_whooshs_where_whoosh_means_the_same(searcher, evaluator, q):
-    want = whoosh_scores(searcher, q)
+ORACLE = [
+    Term("text", "pain"),
+    Term("title", "fibromyalgia", 0.5),
+    Term("section", "pain"),
+    Phrase(("vagu", "nerv", "stimul"), 3.0),
+    Phrase(("chronic", "pain")),
+    Phrase(("pain", "chronic")),  # the words exist, not in this order
+    AllOf((Term("text", "pain"), Term("text", "sleep"))),
+    AllWords("section", ("chronic", "pain"), 0.8),
+    Boost(Term("text", "pain"), Phrase(("chronic", "pain"), 3.0)),
+    AnyOf((Term("text", "sleep"), Term("text", "fatigu"), Term("title", "ptsd"))),
+    Term("text", "notawordanywhere"),
+    Term("focus", "fibromyalgia", 2.0),  # a keyword field: each posting weighs 1
+    AllOf((AnyOf((Term("text", "vn"), Term("title", "vn"))), Phrase(("vagu", "nerv")))),
+]
+
+
+@pytest.mark.parametrize("node", ORACLE, ids=repr)
+def test_scores_are_whooshs_bm25f_where_whoosh_means_the_same(whoosh_searcher, evaluator,
+                                                               node):
+    want = whoosh_scores(whoosh_searcher, node)
     # Only the unknown word and the reversed phrase find nothing.
-    assert want or repr(q) in {repr(wq.Term("text", "notawordanywhere")),
-                               repr(wq.Phrase("text", ["pain", "chronic"]))}
-    assert_same(evaluator.scores(q), want)
+    assert want or node in (Term("text", "notawordanywhere"), Phrase(("pain", "chronic")))
+    assert_same(evaluator.scores(node), want)
 
 
-def test_a_restriction_keeps_only_allowed_documents_with_the_same_scores(searcher, evaluator):
-    q = wq.AndMaybe(wq.Term("text", "vn"), wq.Phrase("text", ["vagu", "nerv"]))
-    everything = evaluator.scores(q)
-    allowed = set(sorted(everything)[::3]) | {10_000}  # and one number no document has
-    assert evaluator.scores(q, allowed) == {d: s for d, s in everything.items() if d in allowed}
+def test_a_filter_keeps_only_allowed_documents_with_the_same_scores(generation, evaluator):
+    node = Boost(Term("text", "vn"), Phrase(("vagu", "nerv")))
+    everything = as_dict(evaluator.scores(node))
+    allowed = np.zeros(generation.arrays.documents, dtype=bool)
+    allowed[sorted(everything)[::3]] = True
+    assert as_dict(evaluator.scores(node, allowed)) == {
+        d: s for d, s in everything.items() if allowed[d]}
 
 
-def test_dismax_is_the_best_alternative_plus_tiebreak_times_the_rest(evaluator):
-    text, section = wq.Term("text", "pain"), wq.Term("section", "pain", boost=0.8)
-    by_text, by_section = evaluator.scores(text), evaluator.scores(section)
+def test_best_of_is_the_best_alternative_plus_tiebreak_times_the_rest(evaluator):
+    text, section = Term("text", "pain"), Term("section", "pain", 0.8)
+    by_text, by_section = as_dict(evaluator.scores(text)), as_dict(evaluator.scores(section))
     both = set(by_text) & set(by_section)
     assert both, "the seeds have paragraphs under a heading that says pain"
-    scores = evaluator.scores(wq.DisjunctionMax([text, section], tiebreak=0.1))
+    scores = as_dict(evaluator.scores(BestOf((text, section), tiebreak=0.1)))
     assert set(scores) == set(by_text) | set(by_section)
     for docnum in both:
         best, other = sorted([by_text[docnum], by_section[docnum]], reverse=True)
         assert scores[docnum] == pytest.approx(best + 0.1 * other)
+    only = as_dict(evaluator.scores(BestOf((text, section), tiebreak=0.0)))
+    assert all(only[d] == max(by_text.get(d, 0), by_section.get(d, 0)) for d in only)
 
 
-def test_coordination_ranks_documents_with_more_of_the_subqueries_higher(evaluator):
-    parts = [wq.Term("text", "pain"), wq.Term("text", "sleep"), wq.Term("text", "fatigu")]
-    plain = evaluator.scores(wq.Or(parts))
-    scaled = evaluator.scores(wq.Or(parts, scale=0.9))
-    matched = {d: sum(d in evaluator.scores(p) for p in parts) for d in plain}
+def test_coordination_ranks_documents_with_more_of_the_parts_higher(evaluator):
+    parts = (Term("text", "pain"), Term("text", "sleep"), Term("text", "fatigu"))
+    plain = as_dict(evaluator.scores(AnyOf(parts)))
+    scaled = as_dict(evaluator.scores(AnyOf(parts, coordination=0.9)))
+    matched = {d: sum(d in as_dict(evaluator.scores(p)) for p in parts) for d in plain}
     for docnum, score in scaled.items():
-        # Whoosh's SQR formula, counting the three subqueries.
+        # Whoosh's SQR formula, counting the three parts.
         bonus = (matched[docnum] - 1) / (3 - 0.9) ** 2
         assert score == pytest.approx((plain[docnum] + bonus) * 2 / 3)
     assert max(matched.values()) > 1
 
 
-def test_an_unknown_node_is_left_to_whoosh(evaluator):
-    with pytest.raises(Unsupported):
-        evaluator.scores(wq.Not(wq.Term("text", "pain")))
-    with pytest.raises(Unsupported):
-        evaluator.scores(wq.Phrase("text", ["chronic", "pain"], slop=3))
+def test_concept_results_are_kept_within_their_budget(generation):
+    evaluator = Evaluator(generation.arrays, budget=40)
+    concepts = [BestOf((Term("text", w), Term("title", w))) for w in ("vn", "pain", "nerv")]
+    sizes = [len(evaluator.scores(c)) for c in concepts]
+    assert sum(sizes) > 40
+    assert evaluator.kept.held <= 40 or len(evaluator.kept) == 1
+    # A kept result is the same answer as a fresh one.
+    again = evaluator.scores(concepts[-1])
+    assert as_dict(again) == as_dict(Evaluator(generation.arrays).scores(concepts[-1]))
 
 
-def test_the_posting_cache_stays_within_its_budget(searcher):
-    postings = PostingLists(searcher, searcher.weighting, budget=40)
-    sizes = {w: len(postings.get("text", w)[0]) for w in ("vn", "pain", "nerv", "sleep")}
-    assert sum(sizes.values()) > 40
-    assert postings.cache.held <= 40 or len(postings.cache) == 1
-    assert postings.get("text", "pain")[0].tolist() == sorted(postings.get("text", "pain")[0])
-
-
-def test_field_lengths_in_memory_give_whooshs_bm25f(searcher):
-    q = wq.Or([wq.Term("text", "stimul"), wq.Term("title", "fibromyalgia")])
-    ours = whoosh_scores(searcher, q)
-    # Whoosh's own BM25F, reading each length from the index file.
-    plain = Searcher(searcher.reader(), weighting=scoring.BM25F(), closereader=False)
-    assert_same(ours, whoosh_scores(plain, q))
-    assert isinstance(searcher.weighting, InMemoryBM25F)
-
-
-def test_a_phrase_kept_for_later_queries_answers_them_as_whoosh_does(searcher, evaluator):
-    phrase = wq.Phrase("text", ["vagu", "nerv"])
-    want = whoosh_scores(searcher, phrase)
-    assert_same(evaluator.scores(phrase), want)  # checked over every candidate, then kept
-    allowed = set(sorted(want)[::2])
-    assert_same(evaluator.scores(phrase, allowed), {d: want[d] for d in allowed})
-    assert_same(evaluator.scores(phrase), want)
+def test_an_unknown_node_is_a_bug_not_an_empty_answer(evaluator):
+    with pytest.raises(TypeError):
+        evaluator.scores(wq.Term("text", "pain"))
 
 
 @pytest.mark.parametrize("text", [
     "vns", "vagal nerve stimulator for ptsd", '"chronic pain" sleep', "how common is fibro",
     "does vns reduce opioid use", "is vns right for me"])
-def test_every_query_the_planner_builds_is_scored_here_not_left_to_whoosh(built_index, text):
-    reader = IndexReader(built_index)
-    generation = reader.generation()
-    try:
-        plan = generation._expander.plan(*planner.split_query(text))
-        searcher = generation._searcher
-        evaluator = Evaluator(searcher, PostingLists(searcher, searcher.weighting))
-        for q in (planner.build(plan, False, ["ptsd"]),
-                  planner.build(plan, True, [], generation._common_concepts(plan)),
-                  planner.like(planner.build(plan, True, []), [("sleep", 0.5), ("pain", 1.0)])):
-            assert isinstance(evaluator.scores(q), dict)
-    finally:
-        reader.close()
+def test_every_tree_the_planner_builds_is_scored(generation, text):
+    plan = generation.expander.plan(*split_query(text))
+    for node in (planner.build(plan, False, ["ptsd"]),
+                 planner.build(plan, True, [], frozenset({0})),
+                 planner.like(planner.build(plan, True, []), [("sleep", 0.5), ("pain", 1.0)])):
+        assert isinstance(generation.evaluator.scores(node), Scored)
 
 
-def test_columns_read_in_one_go_hold_what_whoosh_reads_per_document(searcher):
-    reader = searcher.reader()
-    assert store.column_codes(reader, "position") == list(reader.column_reader("position"))
-    codes = store.column_codes(reader, "dup_key")
-    keys = list(reader.column_reader("dup_key"))
-    assert len(codes) == len(keys) == reader.doc_count_all()
-    # Equal codes exactly where the duplicate keys are equal.
-    assert len(set(zip(codes, keys, strict=True))) == len(set(codes)) == len(set(keys))
-    # (The seeds repeat no paragraph; test_retrieval's duplicate tests collapse through these.)
-    for fieldname in ("text", "section", "title"):
-        lengths = _length_bytes(reader, fieldname)
-        assert [byte_to_length(b) if b else 0 for b in lengths] == [
-            reader.doc_field_length(d, fieldname, 0) or 0 for d in range(len(lengths))]
+def test_the_arrays_hold_whooshs_field_lengths_and_token_spans(generation, whoosh_searcher):
+    """Highlighting reads each document's tokens from the arrays: they are the analyzer's."""
+    analyzer = whoosh_searcher.schema["text"].analyzer
+    for docnum in range(generation.arrays.documents):
+        text = whoosh_searcher.stored_fields(docnum)["text"]
+        terms, starts, ends = generation.arrays.tokens(docnum)
+        tokens = [(t.text, t.startchar, t.endchar)
+                  for t in analyzer(text, chars=True, mode="index")]
+        names = generation.arrays.text_terms
+        assert [(names[t], s, e) for t, s, e in zip(terms, starts, ends, strict=True)] == tokens

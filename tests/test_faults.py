@@ -8,6 +8,7 @@ written into while it serves; SNIPPETS_TEST_SKIP_SERVER=1 skips the server parts
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -28,6 +29,7 @@ from server_helpers import SKIP_SERVER, SNIPPETS, Server
 from whoosh.filedb.compound import CompoundStorage
 from whoosh.filedb.filestore import FileStorage
 
+from index import store
 from index.build import CURRENT, TMP_PREFIX, build, generations
 from service import create_app
 from service.cli import cli
@@ -277,6 +279,54 @@ def test_corrupted_segment_is_reported_by_readyz_search_and_check(tmp_path, part
     assert not unmet, "; ".join(unmet)
     with running_app(index_dir) as client:
         assert_unavailable(client, damaged.generation.name)
+
+
+def rerecord(generation: Path) -> None:
+    """Make the manifest agree with the files as they now are, so that only the arrays' own
+    checks can find the damage (a copy or restore that also rewrote the manifest)."""
+    manifest = store.read_json(generation / store.MANIFEST)
+    manifest["files"] = store.file_checksums(generation)
+    store.write_json(generation / store.MANIFEST, manifest)
+
+
+def truncate_arrays(generation: Path) -> None:
+    data = generation / "scoring.bin"
+    os.truncate(data, data.stat().st_size // 2)
+
+
+def shorten_a_term_list(generation: Path) -> None:
+    header = json.loads((generation / "scoring.json").read_text(encoding="utf-8"))
+    header["terms"]["text"] = header["terms"]["text"][:-1]
+    (generation / "scoring.json").write_text(json.dumps(header), encoding="utf-8")
+
+
+def garble_header(generation: Path) -> None:
+    (generation / "scoring.json").write_text('{"format": 1, "bytes": ', encoding="utf-8")
+
+
+def recount_documents(generation: Path) -> None:
+    header = json.loads((generation / "scoring.json").read_text(encoding="utf-8"))
+    header["documents"] += 1
+    (generation / "scoring.json").write_text(json.dumps(header), encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage", [truncate_arrays, shorten_a_term_list, garble_header,
+                                    recount_documents], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("manifest", ["stale", "rerecorded"])
+def test_damaged_scoring_arrays_are_refused_at_open_with_the_reason(tmp_path, damage, manifest):
+    index_dir = tmp_path / "index"
+    damaged = build(SEEDS, index_dir)
+    damage(damaged.generation)
+    if manifest == "rerecorded":
+        rerecord(damaged.generation)
+    with running_app(index_dir) as client:
+        detail = assert_unavailable(client, damaged.generation.name)
+        assert "scoring" in detail, detail
+        assert_no_500(client, [])
+        code, output = snippets_check(index_dir)
+        assert code == 1 and "scoring" in output, output
+        repaired = build(SEEDS, index_dir)
+        assert_serving(client, repaired.manifest["version"], repaired.generation.name)
 
 
 # -- d. a build killed halfway ---------------------------------------------------------------

@@ -7,11 +7,12 @@ import shutil
 
 import pytest
 from api_helpers import SEEDS, add_article, app_for
-from whoosh import query as wq
 
 from index.build import build
 from index.errors import SeedError
+from index.query import BestOf, Term
 from index.search import IndexReader, SearchQuery
+from service.presenters import highlight
 
 FIBRO_SOURCE = "003_c10700c13901ee51"
 PTSD_SOURCE = "004_d463bc660c48071c"
@@ -28,11 +29,15 @@ def seeds_gen(built_index):
 
 
 def ids(result):
-    return [h["id"] for h in result.hits]
+    return [h.id for h in result.hits]
+
+
+def text(hit):
+    return hit.record["text"]
 
 
 def sources(result):
-    return [h["source_id"] for h in result.hits]
+    return [h.record["source_id"] for h in result.hits]
 
 
 @pytest.mark.parametrize(("typed", "finds"), [
@@ -47,23 +52,23 @@ def test_expansion_finds_what_the_text_calls_it(seeds_gen, typed, finds):
     result = seeds_gen.search(SearchQuery(typed, limit=50))
     typed_word = re.compile(rf"\b{re.escape(typed)}\b", re.IGNORECASE)
     # Some paragraph found says only the other name.
-    assert any(finds.lower() in h["text"].lower() and not typed_word.search(h["text"])
+    assert any(finds.lower() in text(h).lower() and not typed_word.search(text(h))
                for h in result.hits)
 
 
 def test_expansion_is_highlighted_as_a_whole_phrase_only(seeds_gen):
     result = seeds_gen.search(SearchQuery("post-traumatic stress", limit=50))
     # "disorder" alone (anxiety disorders) is not marked; the full expansion is.
-    assert all("<mark>disorders</mark>" not in h["highlight"] for h in result.hits)
-    assert any("<mark>PTSD</mark>" in h["highlight"] for h in result.hits)
+    assert all("<mark>disorders</mark>" not in highlight(h) for h in result.hits)
+    assert any("<mark>PTSD</mark>" in highlight(h) for h in result.hits)
 
 
 def test_icd_code_typed_in_q_searches_its_condition(seeds_gen):
     by_code = seeds_gen.search(SearchQuery("M79.7 sleep"))
     by_name = seeds_gen.search(SearchQuery("fibromyalgia sleep"))
     assert ids(by_code) == ids(by_name) and by_code.total == by_name.total
-    assert by_code.hits[0]["source_id"] == FIBRO_SOURCE
-    assert "sleep" in by_code.hits[0]["text"] and "fibromyalgia" in by_code.hits[0]["text"]
+    assert by_code.hits[0].record["source_id"] == FIBRO_SOURCE
+    assert "sleep" in text(by_code.hits[0]) and "fibromyalgia" in text(by_code.hits[0])
 
 
 def test_article_about_the_condition_ranks_first(seeds_gen):
@@ -77,14 +82,14 @@ def test_article_about_the_condition_ranks_first(seeds_gen):
 def test_a_concept_scores_each_snippet_by_its_own_best_match(seeds_gen):
     # Whoosh's own DisjunctionMax gave a paragraph the better score of another alternative
     # even when that alternative matched only a later paragraph; search scores it as meant.
-    alternatives = [wq.Term("text", "reduc"), wq.Term("text", "decreas"),
-                    wq.Term("title", "us", boost=0.5)]
-    evaluator = seeds_gen._evaluator
-    alone = [evaluator.scores(q) for q in alternatives]
+    alternatives = (Term("text", "reduc"), Term("text", "decreas"), Term("title", "us", 0.5))
+    evaluator = seeds_gen.evaluator
+    alone = [dict(zip(r.docs.tolist(), r.scores.tolist(), strict=True))
+             for r in (evaluator.scores(a) for a in alternatives)]
     for tiebreak in (0.0, 0.1):
-        best = evaluator.scores(wq.DisjunctionMax(alternatives, tiebreak=tiebreak))
-        assert set(best) == set().union(*alone)
-        for docnum, score in best.items():
+        best = evaluator.scores(BestOf(alternatives, tiebreak=tiebreak))
+        assert set(best.docs.tolist()) == set().union(*alone)
+        for docnum, score in zip(best.docs.tolist(), best.scores.tolist(), strict=True):
             own = sorted((s[docnum] for s in alone if docnum in s), reverse=True)
             assert score == pytest.approx(own[0] + tiebreak * sum(own[1:]), rel=1e-9)
 
@@ -121,15 +126,15 @@ def test_duplicates_collapse_into_one_result_listing_the_others(variant_index):
         result = gen.search(SearchQuery("walking stiffness bedtime", limit=10))
         assert result.total == 1 and len(result.hits) == 1
         (hit,) = result.hits
-        others = {"900_walk", "901_walk_copy"} - {hit["source_id"]}
-        assert [a["source_id"] for a in hit["also_in"]] == sorted(others)
-        assert hit["also_in_total"] == 1
-        assert hit["also_in"][0]["paragraph"] == 1 and hit["also_in"][0]["title"]
+        others = {"900_walk", "901_walk_copy"} - {hit.record["source_id"]}
+        assert [a["source_id"] for a in hit.record["also_in"]] == sorted(others)
+        assert hit.record["also_in_total"] == 1
+        assert hit.record["also_in"][0]["paragraph"] == 1 and hit.record["also_in"][0]["title"]
         # Browsing collapses them too, and by-id lookups show the other citation.
         browse = gen.search(SearchQuery(sources=("900_walk", "901_walk_copy"), limit=10))
         assert browse.total == 1
-        shown = gen.snippet(hit["id"])
-        assert [a["id"] for a in shown["also_in"]] == [a["id"] for a in hit["also_in"]]
+        shown = gen.snippet(hit.record["id"])
+        assert [a["id"] for a in shown["also_in"]] == [a["id"] for a in hit.record["also_in"]]
     finally:
         reader.close()
 
@@ -141,8 +146,8 @@ def test_exact_wording_ranks_above_an_expansion(variant_index):
         for typed, exact in (("VNS", "VNS device"), ("vagus nerve stimulation", "vagus nerve")):
             result = gen.search(SearchQuery(typed, sources=("902_vns_words",)))
             assert result.total == 2, typed
-            assert exact in result.hits[0]["text"], typed
-            assert result.hits[0]["score"] > result.hits[1]["score"]
+            assert exact in result.hits[0].record["text"], typed
+            assert result.hits[0].score > result.hits[1].score
     finally:
         reader.close()
 
@@ -172,7 +177,7 @@ def test_partial_matches_need_more_than_a_word_most_snippets_contain(seeds_gen):
     # the paragraphs about the device or implanting it come first, before any that only say
     # "VNS" (those fill the page, below).
     result = seeds_gen.search(SearchQuery("how is the vns device implanted", limit=50))
-    about = [bool(re.search(r"device|implant", h["text"], re.IGNORECASE)) for h in result.hits]
+    about = [bool(re.search(r"device|implant", text(h), re.IGNORECASE)) for h in result.hits]
     assert about[:3] == [True] * 3 and not any(about[3:])
     # A word that is not common still fills a short list with partial matches.
     filled = seeds_gen.search(SearchQuery("sleep quality", limit=50))
@@ -184,16 +189,16 @@ def test_narrow_question_gets_a_full_page_with_the_exact_matches_first(seeds_gen
     # only say VNS, those most like the three (the surgical procedure, invasiveness) first.
     result = seeds_gen.search(SearchQuery("how is the vns device implanted", limit=10))
     assert len(result.hits) == 10 and result.match == "any"
-    assert all(re.search(r"device|implant", h["text"], re.IGNORECASE) for h in result.hits[:3])
-    assert any("surgical procedure" in h["text"] for h in result.hits[3:5])
-    assert all("<mark>VNS</mark>" in h["highlight"] or "<mark>Vagus" in h["highlight"]
+    assert all(re.search(r"device|implant", text(h), re.IGNORECASE) for h in result.hits[:3])
+    assert any("surgical procedure" in text(h) for h in result.hits[3:5])
+    assert all("<mark>VNS</mark>" in highlight(h) or "<mark>Vagus" in highlight(h)
                for h in result.hits[3:])
     # The total is what the list pages through: every paragraph that says VNS.
     assert result.total == seeds_gen.search(SearchQuery("vns", limit=100)).total
     # One suitable paragraph; those that also tell patients to ask whether it suits them follow.
     suits = seeds_gen.search(SearchQuery("is vns right for me", limit=10))
-    assert len(suits.hits) == 10 and "suitable for everyone" in suits.hits[0]["text"]
-    assert all("consult" in h["text"] for h in suits.hits[1:3])
+    assert len(suits.hits) == 10 and "suitable for everyone" in suits.hits[0].record["text"]
+    assert all("consult" in text(h) for h in suits.hits[1:3])
 
 
 def test_filler_words_are_not_required(seeds_gen):
@@ -201,7 +206,7 @@ def test_filler_words_are_not_required(seeds_gen):
     # "does vns reduce opioid use" without saying it, and comes first.
     asked = seeds_gen.search(SearchQuery("does vns reduce opioid use"))
     assert ids(asked) == ids(seeds_gen.search(SearchQuery("vns reduce opioid")))
-    first = asked.hits[0]["text"]
+    first = asked.hits[0].record["text"]
     assert "reduce the reliance on opioid" in first and not re.search(r"\buse", first)
 
 

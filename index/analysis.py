@@ -1,0 +1,65 @@
+"""Text analysis, done once per field value at build time for both the Whoosh segment and the
+scoring arrays, and for query words at search time.
+
+The analyzer is the schema's (Whoosh's StemmingAnalyzer: words, lower case, stop words dropped,
+Porter stems). At build time each text is analyzed once without stemming, which gives the
+unstemmed words (for spelling) with their character spans (for highlighting); each distinct
+word is stemmed once through the same analyzer and remembered. Whoosh is then given the stems
+as a list, which its writer indexes as they are (its documented way to bypass the analyzer), so
+the segment and the arrays hold exactly the same tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from whoosh.analysis import StemmingAnalyzer
+
+
+def make_analyzer():
+    # minsize=1 keeps one-character tokens: "type 5", "Noonan syndrome 3" are told apart.
+    return StemmingAnalyzer(minsize=1)
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    """One field value: its tokens in order (stems and the words they came from) with spans."""
+
+    words: list[str]
+    stems: list[str]
+    starts: list[int]
+    ends: list[int]
+
+
+class Analysis:
+    """The schema's analyzer with a per-word stem memo (stemming is per token, so a word's stem
+    does not depend on its neighbours)."""
+
+    def __init__(self, analyzer):
+        self._analyzer = analyzer
+        self._stems: dict[str, str] = {}
+
+    def analyze(self, text: str) -> Analyzed:
+        words, starts, ends = [], [], []
+        # Whoosh reuses one Token object while iterating: copy what we need as we go.
+        for token in self._analyzer(text, chars=True, no_morph=True, mode="index"):
+            words.append(token.text)
+            starts.append(token.startchar)
+            ends.append(token.endchar)
+        stems = [self._stem(word) for word in words]
+        return Analyzed(words, stems, starts, ends)
+
+    def _stem(self, word: str) -> str:
+        stem = self._stems.get(word)
+        if stem is None:
+            found = [t.text for t in self._analyzer(word, mode="index")]
+            # A word the tokenizer produced comes back as one token; anything else would mean
+            # the analyzer is not per token, and the memo would be wrong.
+            if len(found) != 1:
+                raise ValueError(f"the analyzer split the word {word!r} into {found!r}")
+            stem = self._stems[word] = found[0]
+        return stem
+
+    def query_stems(self, text: str) -> list[str]:
+        """The stems a query's words are looked up by."""
+        return [t.text for t in self._analyzer(text, mode="query")]

@@ -1,0 +1,262 @@
+"""Scoring arrays: each generation's postings laid out flat at build time, memory-mapped at open.
+
+Whoosh stays the index of record (schema, stored fields, lookups by id, spelling); these arrays
+are what a search scores with, so no query walks Whoosh's matchers or decodes its blocks. Two
+files, covered by the manifest's checksums like every other:
+
+  scoring.json  format, document count, the first and last snippet id (checked against Whoosh
+                at open), the terms of each field in term-number order, and where each array
+                lies in scoring.bin (dtype, byte offset, count)
+  scoring.bin   the arrays, each 8-byte aligned, little-endian
+
+Per scored field (text, title, section), postings in compressed-row form: `offsets[t]` ..
+`offsets[t + 1]` index `docs` (ascending document numbers) and `scores` (each posting's BM25F
+score without query boosts: Whoosh's formula, its idf, its average field length and its
+one-byte field lengths, read through its public reader API, so scores are Whoosh's). The text
+field also has `keys`: per term, sorted document << 32 | token position, for phrases; and the
+token stream of every document (term numbers and character spans) for highlighting. Keyword
+fields (conditions, mentions, focus, source_id) have postings without scores; per document
+there is its duplicate group, its position in source order and its reading grade in tenths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .analysis import Analyzed
+
+FORMAT = 1
+HEADER = "scoring.json"
+DATA = "scoring.bin"
+SCORED_FIELDS = ("text", "title", "section")
+KEYWORD_FIELDS = ("conditions", "mentions", "focus", "source_id")
+# Whoosh's BM25F defaults (scoring.BM25F), which its own searcher uses in the oracle test.
+B, K1 = 0.75, 1.2
+_ALIGN = 8
+
+
+class ArraysDamaged(Exception):
+    """The arrays do not match their header or the Whoosh segment beside them."""
+
+
+class _Postings:
+    """Postings of one field while building: term numbers by first appearance."""
+
+    def __init__(self):
+        self.terms: dict[str, int] = {}
+        self.term_numbers: list[int] = []
+        self.docs: list[int] = []
+        self.weights: list[int] = []
+
+    def add(self, doc: int, values) -> None:
+        for value, count in Counter(values).items():
+            self.term_numbers.append(self.terms.setdefault(value, len(self.terms)))
+            self.docs.append(doc)
+            self.weights.append(count)
+
+    def layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(offsets, docs, weights, term number of each posting), sorted by term then document."""
+        terms = np.asarray(self.term_numbers, dtype=np.int64)
+        docs = np.asarray(self.docs, dtype=np.int32)
+        order = np.lexsort((docs, terms))
+        offsets = np.zeros(len(self.terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(self.terms)), out=offsets[1:])
+        return offsets, docs[order], np.asarray(self.weights, dtype=np.float64)[order], \
+            terms[order]
+
+
+class ArraysWriter:
+    """Collects every document's analysed fields as the Whoosh writer is fed, then writes the
+    arrays once Whoosh has committed (its field lengths are read back from the segment)."""
+
+    def __init__(self):
+        self._scored = {name: _Postings() for name in SCORED_FIELDS}
+        self._keywords = {name: _Postings() for name in KEYWORD_FIELDS}
+        self._lengths = {name: 0 for name in SCORED_FIELDS}
+        self._tokens: list[int] = []
+        self._token_docs: list[int] = []
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._per_doc: dict[str, list[int]] = {"dup": [], "position": [], "grade": []}
+        self._dup_codes: dict[str, int] = {}
+        self._ids: list[str] = []
+
+    def add(self, snippet_id: str, fields: dict[str, Analyzed | None],
+            keywords: dict[str, list[str]], dup_key: str, position: int,
+            grade_tenths: int) -> None:
+        doc = len(self._ids)
+        self._ids.append(snippet_id)
+        for name, analyzed in fields.items():
+            if analyzed is not None:
+                self._scored[name].add(doc, analyzed.stems)
+                self._lengths[name] += len(analyzed.stems)
+        text = fields["text"]
+        terms = self._scored["text"].terms
+        self._tokens += [terms[stem] for stem in text.stems]
+        self._token_docs += [doc] * len(text.stems)
+        self._starts += text.starts
+        self._ends += text.ends
+        for name, values in keywords.items():
+            self._keywords[name].add(doc, values)
+        self._per_doc["dup"].append(self._dup_codes.setdefault(dup_key, len(self._dup_codes)))
+        self._per_doc["position"].append(position)
+        self._per_doc["grade"].append(grade_tenths)
+
+    def write(self, directory: Path, field_lengths) -> list[str]:
+        """Write the two files; `field_lengths(field)` gives Whoosh's (one-byte, decoded) length
+        of that field for every document. Returns the file names."""
+        count = len(self._ids)
+        arrays: dict[str, np.ndarray] = {}
+        for name, postings in self._scored.items():
+            offsets, docs, weights, terms = postings.layout()
+            frequencies = np.diff(offsets)
+            # Whoosh's idf (WeightingModel.idf) and BM25 arithmetic, in its order of operations.
+            numerators = np.array([(math.log(count / (int(n) + 1)) + 1) * (K1 + 1)
+                                   for n in frequencies], dtype=np.float64)
+            average = (self._lengths[name] / (count or 1)) or 1
+            lengths = np.asarray(field_lengths(name), dtype=np.float64)
+            factors = K1 * ((1 - B) + B * lengths / average)
+            arrays[f"{name}.offsets"] = offsets
+            arrays[f"{name}.docs"] = docs
+            arrays[f"{name}.scores"] = numerators[terms] * weights / (weights + factors[docs])
+        keys, key_offsets = self._position_keys()
+        arrays["text.keys"], arrays["text.key_offsets"] = keys, key_offsets
+        arrays["tokens.terms"] = np.asarray(self._tokens, dtype=np.int32)
+        arrays["tokens.starts"] = np.asarray(self._starts, dtype=np.int32)
+        arrays["tokens.ends"] = np.asarray(self._ends, dtype=np.int32)
+        token_offsets = np.zeros(count + 1, dtype=np.int64)
+        np.cumsum(np.bincount(np.asarray(self._token_docs, dtype=np.int64), minlength=count),
+                  out=token_offsets[1:])
+        arrays["tokens.offsets"] = token_offsets
+        for name, postings in self._keywords.items():
+            offsets, docs, _, _ = postings.layout()
+            arrays[f"{name}.offsets"], arrays[f"{name}.docs"] = offsets, docs
+        for name, values in self._per_doc.items():
+            arrays[f"doc.{name}"] = np.asarray(values, dtype=np.int32)
+        terms = {name: list(p.terms) for name, p in (*self._scored.items(),
+                                                      *self._keywords.items())}
+        _write(directory, arrays, {
+            "format": FORMAT, "documents": count,
+            "first_id": self._ids[0] if self._ids else None,
+            "last_id": self._ids[-1] if self._ids else None, "terms": terms})
+        return [HEADER, DATA]
+
+    def _position_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per text term, sorted document << 32 | position (the token's number in its text)."""
+        terms = np.asarray(self._tokens, dtype=np.int64)
+        docs = np.asarray(self._token_docs, dtype=np.int64)
+        starts = np.zeros(len(self._ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(docs, minlength=len(self._ids)), out=starts[1:])
+        positions = np.arange(len(terms), dtype=np.int64) - starts[docs]
+        keys = (docs << 32) | positions
+        order = np.lexsort((keys, terms))
+        offsets = np.zeros(len(self._scored["text"].terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(offsets) - 1), out=offsets[1:])
+        return keys[order], offsets
+
+
+def _write(directory: Path, arrays: dict[str, np.ndarray], header: dict[str, Any]) -> None:
+    layout, offset = {}, 0
+    with (directory / DATA).open("wb") as handle:
+        for name, values in arrays.items():
+            values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+            layout[name] = {"dtype": values.dtype.str, "offset": offset, "count": len(values)}
+            data = values.tobytes()
+            handle.write(data)
+            padding = -len(data) % _ALIGN
+            handle.write(b"\0" * padding)
+            offset += len(data) + padding
+        handle.flush()
+    header = dict(header, bytes=offset, arrays=layout)
+    with (directory / HEADER).open("w", encoding="utf-8") as handle:
+        json.dump(header, handle, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class FieldPostings:
+    """One field's postings: term -> number, and the compressed-row arrays."""
+
+    terms: dict[str, int]
+    offsets: np.ndarray
+    docs: np.ndarray
+    scores: np.ndarray | None
+
+    def number(self, term: str) -> int | None:
+        return self.terms.get(term)
+
+    def postings(self, number: int) -> tuple[np.ndarray, np.ndarray | None]:
+        start, end = int(self.offsets[number]), int(self.offsets[number + 1])
+        return self.docs[start:end], None if self.scores is None else self.scores[start:end]
+
+    def frequency(self, term: str) -> int:
+        number = self.terms.get(term)
+        return 0 if number is None else int(self.offsets[number + 1] - self.offsets[number])
+
+
+class ScoringArrays:
+    """A generation's arrays, memory-mapped read-only (pages are shared between workers)."""
+
+    def __init__(self, directory: Path):
+        try:
+            with (directory / HEADER).open(encoding="utf-8") as handle:
+                header = json.load(handle)
+            if header.get("format") != FORMAT:
+                raise ArraysDamaged(f"{HEADER} has format {header.get('format')}, "
+                                    f"this service reads {FORMAT}")
+            size = (directory / DATA).stat().st_size
+            if size != header["bytes"]:
+                raise ArraysDamaged(f"{DATA} holds {size} bytes, {HEADER} says "
+                                    f"{header['bytes']}")
+            data = np.memmap(directory / DATA, dtype=np.uint8, mode="r") if size else \
+                np.zeros(0, dtype=np.uint8)
+            arrays = {}
+            for name, where in header["arrays"].items():
+                dtype = np.dtype(where["dtype"])
+                end = where["offset"] + where["count"] * dtype.itemsize
+                if where["offset"] % _ALIGN or end > size:
+                    raise ArraysDamaged(f"array {name} lies outside {DATA}")
+                arrays[name] = data[where["offset"]:end].view(dtype)
+            self.documents: int = header["documents"]
+            self.first_id, self.last_id = header["first_id"], header["last_id"]
+            terms = header["terms"]
+            self.fields = {
+                name: FieldPostings({t: i for i, t in enumerate(terms[name])},
+                                    arrays[f"{name}.offsets"], arrays[f"{name}.docs"],
+                                    arrays.get(f"{name}.scores"))
+                for name in (*SCORED_FIELDS, *KEYWORD_FIELDS)}
+            self.keys, self.key_offsets = arrays["text.keys"], arrays["text.key_offsets"]
+            self.text_terms: list[str] = terms["text"]
+            self._tokens = (arrays["tokens.offsets"], arrays["tokens.terms"],
+                            arrays["tokens.starts"], arrays["tokens.ends"])
+            self.dup_groups = arrays["doc.dup"]
+            self.positions = arrays["doc.position"]
+            self.grades = arrays["doc.grade"]
+        except ArraysDamaged:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ArraysDamaged(f"{type(exc).__name__}: {exc}") from exc
+        for name, field in self.fields.items():
+            if len(field.offsets) != len(field.terms) + 1 or \
+                    (field.scores is not None and len(field.scores) != len(field.docs)):
+                raise ArraysDamaged(f"the {name} postings do not match their term list")
+        if not (len(self.dup_groups) == len(self.positions) == len(self.grades)
+                == self.documents == len(self._tokens[0]) - 1):
+            raise ArraysDamaged(f"per-document arrays do not hold {self.documents} documents")
+
+    def position_keys(self, number: int) -> np.ndarray:
+        """Sorted document << 32 | position of a text term's every occurrence."""
+        return self.keys[int(self.key_offsets[number]):int(self.key_offsets[number + 1])]
+
+    def tokens(self, doc: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A document's text as term numbers with their character spans, in order."""
+        offsets, terms, starts, ends = self._tokens
+        start, end = int(offsets[doc]), int(offsets[doc + 1])
+        return terms[start:end], starts[start:end], ends[start:end]
+

@@ -1,0 +1,234 @@
+"""Retrieval: plan -> candidates -> scores -> collapse -> page, over one generation.
+
+User text is never handed to a query parser: words and quoted phrases become our own query
+tree (index/query.py), so no input can raise a parser error. Snippets with every concept come
+first; while they are fewer than a page, looser matches follow (and `match` says "any").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import query as planner
+from . import suggest
+from .evaluate import Scored
+from .model import Hit, SearchQuery, SearchResult
+from .query import Filter, split_query
+
+if TYPE_CHECKING:
+    from .generation import Generation
+
+FILL_BELOW = 10  # fewer all-concept matches than this: partial matches fill the list
+# A problem-list code typed into q: ICD-10-CM (letter, digit, digit or letter, .subcode).
+_ICD_IN_TEXT = re.compile(r"(?<![\w.])([A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![\w.])")
+
+Ranked = list[tuple[int, float]]  # (document number, score), best first
+
+
+def search(gen: Generation, q: SearchQuery) -> SearchResult:
+    words, phrases = split_query(q.text)
+    wanted = Filter(q.conditions, q.sources,
+                    None if q.max_grade is None else round(q.max_grade * 10))
+    allowed = allowed_by(gen, wanted)
+    if not q.text:
+        return _browse(gen, q, allowed)
+    if not words and not phrases:  # "*", "?", an emoji: nothing to search for
+        return SearchResult([], 0, words, phrases)
+    if allowed is not None and not allowed.any():
+        return SearchResult([], 0, words, phrases)
+    plan = gen.expander.plan(*split_query(_codes_as_words(gen, q.text)))
+    focus = list(dict.fromkeys([*plan.conditions, *q.conditions]))
+    result = _run(gen, q, plan, focus, allowed)
+    result.words, result.phrases = words, phrases
+    if result.total < suggest.BELOW:
+        result.suggestion = suggest.correction(
+            gen, q.text, words, result.total,
+            lambda node: collapsed(gen, gen.evaluator.scores(node, allowed), 1)[1])
+    return result
+
+
+def allowed_by(gen: Generation, wanted: Filter) -> np.ndarray | None:
+    """The boolean mask of documents a filter lets through (None: no filter), kept per
+    generation."""
+    if wanted.empty:
+        return None
+    mask = gen.filters.get(wanted)
+    if mask is None:
+        arrays = gen.arrays
+        mask = np.ones(arrays.documents, dtype=bool)
+        for field, values in (("conditions", wanted.conditions), ("source_id", wanted.sources)):
+            if values:
+                mask &= _any_keyword(gen, field, values)
+        if wanted.max_grade_tenths is not None:
+            mask &= arrays.grades <= wanted.max_grade_tenths
+        mask = gen.filters.put(wanted, mask)
+    return mask
+
+
+def _any_keyword(gen: Generation, field: str, values) -> np.ndarray:
+    postings = gen.arrays.fields[field]
+    mask = np.zeros(gen.arrays.documents, dtype=bool)
+    for value in values:
+        number = postings.number(value)
+        if number is not None:
+            mask[postings.postings(number)[0]] = True
+    return mask
+
+
+def _codes_as_words(gen: Generation, text: str) -> str:
+    """An ICD-10-CM code typed into q (M79.7) stands for its condition's label."""
+    def label(match: re.Match) -> str:
+        slugs = gen.conditions_for_code("icd10cm", match.group(1))
+        labels = [c["label"] for c in gen.conditions if c["slug"] in slugs]
+        return f" {' '.join(labels)} " if labels else match.group(0)
+    return _ICD_IN_TEXT.sub(label, text)
+
+
+def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
+         allowed: np.ndarray | None) -> SearchResult:
+    """Every concept first. While that is fewer than a page: snippets with some of the
+    telling concepts; then, if some snippet had one, snippets with only the common ones (just
+    "VNS"), most like the answers above them first. So a narrow question gets a full page."""
+    strict = planner.build(plan, False, focus)
+    if strict is None:  # only stop words, e.g. "the"
+        return SearchResult([], 0)
+    wanted = q.offset + q.limit
+    # The same paragraph in several sources is one result; the others go in also_in.
+    ranked, total = collapsed(gen, gen.evaluator.scores(strict, allowed), wanted)
+    strict_total = total
+    if total < FILL_BELOW and len(plan.concepts) > 1:
+        common = _common_concepts(gen, plan)
+        loose = planner.build(plan, True, focus, common)
+        ranked, total = _followed_by(gen, ranked, total, loose, allowed, wanted)
+        if 0 < total < FILL_BELOW and 0 < len(common) < len(plan.concepts):
+            fill = planner.like(planner.build(plan, True, focus), _key_terms(gen, plan, ranked))
+            ranked, total = _followed_by(gen, ranked, total, fill, allowed, wanted)
+    marks = _marks(gen, plan.marks)
+    hits = [Hit(doc, gen.record(doc), round(score, 4), _spans(gen, doc, marks))
+            for doc, score in ranked[q.offset:wanted]]
+    return SearchResult(hits, total, match="all" if total == strict_total else "any")
+
+
+def _followed_by(gen: Generation, ranked: Ranked, total: int, looser: planner.Node,
+                 allowed: np.ndarray | None, wanted: int) -> tuple[Ranked, int]:
+    """`ranked` followed by the other matches of a looser query (which matches everything
+    the `total` before it did), and the new distinct total. Either `ranked` holds all
+    `total` matches or at least the `wanted` shown, so what is appended never changes a
+    page already cut from it, and it is cut from the same order on every page."""
+    more, more_total = collapsed(gen, gen.evaluator.scores(looser, allowed), total + wanted)
+    if more_total <= total:
+        return ranked, total
+    groups = gen.arrays.dup_groups
+    shown = {int(groups[doc]) for doc, _ in ranked}
+    return ranked + [hit for hit in more if int(groups[hit[0]]) not in shown], more_total
+
+
+def _key_terms(gen: Generation, plan: planner.Plan, found: Ranked) -> list[tuple[str, float]]:
+    """The words that most distinguish the snippets found so far from the rest of the
+    index (Whoosh's Bo1 model), other than those the query already scores on their own
+    (typed words, one-word alternatives), with weights up to 1. A word of a longer
+    expansion ("electrical" in "electrical stimulation of the vagus nerve") can be one."""
+    searched: set[str] = set()
+    for concept in plan.concepts:
+        searched.update(concept.exact)
+        searched.update(e[0] for e in concept.expansions if len(e) == 1)
+    text = "\n\n".join(gen.record(doc)["text"] for doc, _ in found)
+    with gen.whoosh() as searcher:
+        terms = searcher.key_terms_from_text(
+            "text", text, numterms=planner.FEEDBACK_TERMS + len(searched))
+    return [(t, w) for t, w in terms if t not in searched][:planner.FEEDBACK_TERMS]
+
+
+def _common_concepts(gen: Generation, plan: planner.Plan) -> frozenset[int]:
+    """Positions of concepts whose typed words are in most snippets."""
+    half = gen.arrays.documents / 2
+    text = gen.arrays.fields["text"]
+    return frozenset(i for i, concept in enumerate(plan.concepts)
+                     if all(text.frequency(stem) > half for stem in concept.exact))
+
+
+def collapsed(gen: Generation, scored: Scored, limit: int) -> tuple[Ranked, int]:
+    """Top (document, score) with one per duplicate group, and the distinct total.
+
+    The best are ordered by score (rounded, so float noise never reorders) and position, so
+    ties are cut the same way on every page; the first of each duplicate group stands for it."""
+    if not len(scored):
+        return [], 0
+    groups = gen.arrays.dup_groups[scored.docs]
+    total = len(np.unique(groups))
+    wanted = min(limit, total)
+    take = 2 * wanted + 10  # duplicates of the best can push some of them further down
+    scores = scored.scores
+    while True:
+        if take < len(scores):
+            # The best by raw score, widened to every score that rounds the same as the last
+            # of them, so ties are still cut by position.
+            floor = round(float(np.partition(scores, len(scores) - take)[len(scores) - take]),
+                          6) - 1e-6
+            picked = np.flatnonzero(scores >= floor)
+        else:
+            picked = np.arange(len(scores))
+        best = sorted(zip(scored.docs[picked].tolist(), scores[picked].tolist(), strict=True),
+                      key=lambda item: (-round(item[1], 6), item[0]))
+        seen: set[int] = set()
+        firsts = []
+        for doc, score in best:
+            group = int(gen.arrays.dup_groups[doc])
+            if group not in seen:
+                seen.add(group)
+                firsts.append((doc, score))
+        if len(firsts) >= wanted or len(best) == len(scores):
+            return firsts[:limit], total
+        take *= 4
+
+
+def _marks(gen: Generation, marks: set[tuple[str, ...]]) -> list[tuple[int, ...]]:
+    """Stem sequences to mark, as text term numbers (a sequence with a stem the text never
+    has cannot occur)."""
+    text = gen.arrays.fields["text"]
+    numbered = []
+    for seq in marks:
+        numbers = [text.number(stem) for stem in seq]
+        if None not in numbers:
+            numbered.append(tuple(numbers))
+    return numbered
+
+
+def _spans(gen: Generation, doc: int, marks: list[tuple[int, ...]]) -> tuple[tuple[int, int], ...]:
+    """Character spans of the tokens where a marked sequence (a word, or a phrase or
+    expansion in full) occurs in the document's text."""
+    if not marks:
+        return ()
+    terms, starts, ends = gen.arrays.tokens(doc)
+    terms = terms.tolist()
+    marked = [False] * len(terms)
+    for seq in marks:
+        size = len(seq)
+        first = seq[0]
+        for i, term in enumerate(terms):
+            if term == first and tuple(terms[i:i + size]) == seq:
+                marked[i:i + size] = [True] * size
+    return tuple((int(starts[i]), int(ends[i])) for i, mark in enumerate(marked) if mark)
+
+
+def _browse(gen: Generation, q: SearchQuery, allowed: np.ndarray | None) -> SearchResult:
+    """No query text: snippets that mention a requested condition in an article about it
+    first, then those that mention it elsewhere, then those only in an article about it;
+    each group in source and paragraph order."""
+    arrays = gen.arrays
+    docs = np.flatnonzero(allowed) if allowed is not None else np.arange(arrays.documents)
+    if q.conditions:
+        mentioning = _any_keyword(gen, "mentions", q.conditions)[docs]
+        focused = _any_keyword(gen, "focus", q.conditions)[docs]
+        docs = docs[np.lexsort((arrays.positions[docs], ~focused, ~mentioning))]
+    else:
+        docs = docs[np.argsort(arrays.positions[docs], kind="stable")]
+    # Duplicates collapse to their first appearance in this order.
+    _, first = np.unique(arrays.dup_groups[docs], return_index=True)
+    distinct = docs[np.sort(first)]
+    hits = [Hit(int(doc), gen.record(int(doc)), None)
+            for doc in distinct[q.offset:q.offset + q.limit]]
+    return SearchResult(hits, len(distinct))

@@ -4,8 +4,33 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from .codes import TOKEN_PATTERN, parse_token
+from .codes import TOKEN_PATTERN, Coding, parse_token
 from .config import Config
+
+
+class CodeToken(fields.String):
+    """A FHIR token `system|code`, loaded as the Coding it names: the one place a request's
+    code is parsed. The field's validators check the text as sent."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Coding:
+        token = super()._deserialize(value, attr, data, **kwargs)
+        # The validators' complaints and the reason the token does not parse, together.
+        problems = []
+        try:
+            super()._validate(token)
+        except ValidationError as exc:
+            problems += exc.messages
+        try:
+            coding = parse_token(token)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ValidationError(problems)
+        return coding
+
+    def _validate(self, value: Coding) -> None:
+        pass  # validated as text, in _deserialize
+
 
 _REPEATED = validate.Length(max=Config.MAX_REPEATED,
                             error=f"Give at most {Config.MAX_REPEATED} values.")
@@ -13,13 +38,6 @@ _REPEATED = validate.Length(max=Config.MAX_REPEATED,
 
 def _doc(text: str, **extra) -> dict:
     return {"description": text, **extra}
-
-
-def _valid_token(value: str) -> None:
-    try:
-        parse_token(value)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -39,8 +57,8 @@ class SearchArgs(Schema):
         metadata=_doc("Condition slug from /v1/conditions; repeat for any of several. An "
                       "unknown slug is a 404 naming it.", example=["fibromyalgia"]))
     code = fields.List(
-        fields.String(validate=[validate.Length(min=1, max=200), _valid_token],
-                      metadata={"pattern": TOKEN_PATTERN}), load_default=list,
+        CodeToken(validate=validate.Length(min=1, max=200), metadata={"pattern": TOKEN_PATTERN}),
+        load_default=list,
         validate=_REPEATED,
         metadata=_doc("FHIR token system|code; system is a URI, an OID or icd10cm/snomed. "
                       "ICD-10-CM matches by prefix (F43.10 finds F43.1).",

@@ -12,7 +12,7 @@ from marshmallow import RAISE
 from index.search import SearchQuery, split_query
 
 from . import presenters
-from .codes import CANONICAL_URI, parse_token
+from .codes import Coding
 from .errors import bad_parameter
 from .schemas import SearchArgs, SearchResponseSchema, SnippetDetailSchema
 
@@ -20,19 +20,16 @@ blp = Blueprint("snippets", __name__, url_prefix="/v1/snippets",
                 description="Search paragraph-level snippets, each cited and caveated.")
 
 
-def _resolve_codes(gen, tokens: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(canonical tokens, condition slugs they map to, tokens no vocabulary entry covers).
-    The tokens were validated by the schema."""
+def _resolve_codes(gen, codings: list[Coding]) -> tuple[list[str], list[str], list[str]]:
+    """(canonical tokens, condition slugs they map to, tokens no vocabulary entry covers)."""
     canonical, slugs, unmatched = [], [], []
-    for token in tokens:
-        system, code = parse_token(token)
-        normalised = f"{CANONICAL_URI[system]}|{code}"
-        canonical.append(normalised)
-        found = gen.conditions_for_code(system, code)
+    for coding in codings:
+        canonical.append(coding.token)
+        found = gen.conditions_for_code(coding.system, coding.code)
         if found:
             slugs.extend(found)
         else:
-            unmatched.append(normalised)
+            unmatched.append(coding.token)
     return canonical, slugs, unmatched
 
 

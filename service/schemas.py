@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
 from .codes import TOKEN_PATTERN, Coding, parse_token
 from .config import Config
+
+
+class ConfiguredMaxLength(validate.Length):
+    """A maximum length that is the app's `setting`, read when a request is loaded (create_app
+    may be given other limits than the environment's); the spec states Config's."""
+
+    def __init__(self, setting: str, error: str):
+        super().__init__(max=getattr(Config, setting), error=error)
+        self.setting = setting
+
+    def __call__(self, value):
+        limit = current_app.config[self.setting]
+        if len(value) > limit:
+            raise ValidationError(self.error.format(max=limit))
+        return value
 
 
 class CodeToken(fields.String):
@@ -32,8 +48,7 @@ class CodeToken(fields.String):
         pass  # validated as text, in _deserialize
 
 
-_REPEATED = validate.Length(max=Config.MAX_REPEATED,
-                            error=f"Give at most {Config.MAX_REPEATED} values.")
+_REPEATED = ConfiguredMaxLength("MAX_REPEATED", "Give at most {max} values.")
 
 
 def _doc(text: str, **extra) -> dict:
@@ -45,9 +60,7 @@ def _doc(text: str, **extra) -> dict:
 class SearchArgs(Schema):
     q = fields.String(
         load_default="",
-        validate=validate.Length(max=Config.MAX_QUERY_LENGTH,
-                                 error=f"Keep the query under {Config.MAX_QUERY_LENGTH} "
-                                       "characters."),
+        validate=ConfiguredMaxLength("MAX_QUERY_LENGTH", "Keep the query under {max} characters."),
         metadata=_doc('Plain words and "quoted phrases". Nothing here is query syntax. Optional '
                       "when browsing: without q, snippets come in source order, those that "
                       "mention a requested condition first.", example="sleep"))

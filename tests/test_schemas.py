@@ -1,4 +1,4 @@
-"""Request schemas: codes are parsed as they are loaded."""
+"""Request schemas: codes are parsed as they are loaded, limits read from the app's config."""
 
 from __future__ import annotations
 
@@ -24,3 +24,10 @@ def test_a_refused_token_says_every_reason(make):
         "Length must be between 1 and 200.",
         "'' has no code system: write system|code, e.g. icd10cm|M79.7"]}}
 
+
+def test_limits_are_the_app_config(make):
+    with make(MAX_QUERY_LENGTH=5, MAX_REPEATED=1).app_context(), \
+            pytest.raises(ValidationError) as refused:
+        SearchArgs().load({"q": "sleepy", "source": ["a", "b"], "condition": ["a"]})
+    assert refused.value.messages == {"q": ["Keep the query under 5 characters."],
+                                      "source": ["Give at most 1 values."]}

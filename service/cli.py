@@ -13,9 +13,21 @@ import click
 from index import build as index_build
 from index.errors import BuildLockedError, IndexUnavailable, SeedError
 
+from .config import Config
 
-def default_index_dir() -> str:
-    return os.environ.get("SNIPPETS_INDEX_DIR") or "var/index"
+
+def _config_default(name: str) -> dict:
+    """click's default and show_default from a Config setting: read when the command runs (a bad
+    value is a usage error naming its variable), shown as `$VARIABLE or default`."""
+    setting = vars(Config)[name]
+
+    def read():
+        try:
+            return getattr(Config, name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return {"default": read, "show_default": f"${setting.variable} or {setting.default}"}
 
 
 @click.group()
@@ -64,8 +76,8 @@ def _summary(manifest: dict) -> str:
               help="Index documents from a JSONL pages file instead of the seed articles.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="With --pages: index only the first N pages.")
-@click.option("--index", "index_dir", default=default_index_dir, show_default="$SNIPPETS_INDEX_DIR "
-              "or var/index", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--index", "index_dir", **_config_default("INDEX_DIR"),
+              type=click.Path(file_okay=False, path_type=Path),
               help="Index directory (generations and the CURRENT pointer).")
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for another running build before giving up.")
@@ -94,8 +106,8 @@ def build(seeds_dir: Path, pages: Path | None, limit: int | None, index_dir: Pat
 
 
 @cli.command()
-@click.option("--index", "index_dir", default=default_index_dir, show_default="$SNIPPETS_INDEX_DIR "
-              "or var/index", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--index", "index_dir", **_config_default("INDEX_DIR"),
+              type=click.Path(file_okay=False, path_type=Path))
 def check(index_dir: Path) -> None:
     """Print the manifest of the index in service and verify it opens and its counts match."""
     try:
@@ -113,16 +125,22 @@ def check(index_dir: Path) -> None:
 
 
 @cli.command()
-@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
-@click.option("--workers", type=click.IntRange(min=1, max=64), default=2, show_default=True)
-@click.option("--seeds", "seeds_dir",
-              default=lambda: os.environ.get("SNIPPETS_SEEDS_DIR") or "seeds",
-              show_default="$SNIPPETS_SEEDS_DIR or seeds", type=click.Path(path_type=Path),
+@click.option("--bind", **_config_default("BIND"), help="HOST:PORT to listen on.")
+@click.option("--workers", type=click.IntRange(min=1, max=64), **_config_default("WORKERS"))
+@click.option("--seeds", "seeds_dir", **_config_default("SEEDS_DIR"),
+              type=click.Path(path_type=Path),
               help="Seeds to build from when there is no index yet.")
-@click.option("--index", "index_dir", default=default_index_dir, show_default="$SNIPPETS_INDEX_DIR "
-              "or var/index", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--index", "index_dir", **_config_default("INDEX_DIR"),
+              type=click.Path(file_okay=False, path_type=Path))
 def serve(bind: str, workers: int, seeds_dir: Path, index_dir: Path) -> None:
     """Serve the API with gunicorn, building the index from the seeds first if there is none."""
+    # Every setting read now: a bad value is one error line here, not a worker failing to boot.
+    try:
+        for name in vars(Config):
+            getattr(Config, name)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     try:
         index_build.current_generation(index_dir)
     except IndexUnavailable:

@@ -8,6 +8,7 @@ this module only explains, in words, why a token was refused.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 ICD10CM_URI = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10CM_OID = "2.16.840.1.113883.6.90"
@@ -45,13 +46,26 @@ _TOKEN = re.compile(TOKEN_PATTERN)
 ACCEPTED = "an ICD-10-CM or SNOMED CT system as URI, OID or short name (icd10cm, snomed)"
 
 
+@dataclass(frozen=True)
+class Coding:
+    """A valid code: our short system name (icd10cm, snomed) and the code, normalised."""
+
+    system: str
+    code: str
+
+    @property
+    def token(self) -> str:
+        """The canonical `system-URI|code` token, as the API echoes it."""
+        return f"{CANONICAL_URI[self.system]}|{self.code}"
+
+
 def system_name(system: str) -> str | None:
     """Our short name for a code system URI, OID or short name; None if we do not know it."""
     return SYSTEMS.get(system)
 
 
-def parse_code(system: str, code: str) -> tuple[str, str]:
-    """Validate one code in a known system; returns (short system name, normalised code)."""
+def parse_code(system: str, code: str) -> Coding:
+    """Validate one code in a known system; ValueError says what is wrong."""
     name = system_name(system)
     if name is None:
         raise ValueError(f"unknown code system {system!r}; expected {ACCEPTED}")
@@ -61,17 +75,17 @@ def parse_code(system: str, code: str) -> tuple[str, str]:
         label = "an ICD-10-CM code such as M79.7" if name == "icd10cm" else \
             "a SNOMED CT concept id (6 to 18 digits)"
         raise ValueError(f"{code!r} is not {label}")
-    return name, code.upper() if name == "icd10cm" else code
+    return Coding(name, code.upper() if name == "icd10cm" else code)
 
 
-def parse_token(token: str) -> tuple[str, str]:
+def parse_token(token: str) -> Coding:
     """Parse `system|code` (FHIR token search syntax); ValueError says what is wrong."""
     if "|" not in token:
         raise ValueError(f"{token!r} has no code system: write system|code, e.g. icd10cm|M79.7")
     system, _, code = token.partition("|")
     if not system:
         raise ValueError(f"{token!r} has an empty code system: write system|code")
-    name, normalised = parse_code(system, code)
+    coding = parse_code(system, code)
     if not _TOKEN.match(token):  # parse_code and the pattern agree; this guards that they do
         raise ValueError(f"{token!r} is not a valid system|code token")
-    return name, normalised
+    return coding

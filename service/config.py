@@ -3,44 +3,65 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from None
+class Env:
+    """A setting read from its environment variable when it is looked up, so the CLI's defaults
+    and gunicorn's config module see the environment they run in; create_app copies it once.
+    An integer default makes it an integer setting."""
+
+    def __init__(self, variable: str, default: Any, *, empty_is_default: bool = True):
+        self.variable = variable
+        self.default = default
+        # Where an empty value means something ("" turns rate limits off), it is kept.
+        self.empty_is_default = empty_is_default
+
+    def __get__(self, instance: object, owner: type) -> Any:
+        value = os.environ.get(self.variable)
+        if value is None or (value == "" and self.empty_is_default):
+            return self.default
+        if isinstance(self.default, int):
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"environment variable {self.variable} must be an integer, "
+                                 f"got {value!r}") from None
+        return value
 
 
 class Config:
-    """Settings read once, when the class body runs; tests subclass or pass a dict."""
+    """Settings from the environment (see Env); tests subclass or pass a dict."""
 
     # Where index generations and the CURRENT pointer live.
-    INDEX_DIR = os.environ.get("SNIPPETS_INDEX_DIR") or "var/index"
+    INDEX_DIR = Env("SNIPPETS_INDEX_DIR", "var/index")
     # Seeds that `snippets serve` builds from when there is no index yet.
-    SEEDS_DIR = os.environ.get("SNIPPETS_SEEDS_DIR") or "seeds"
+    SEEDS_DIR = Env("SNIPPETS_SEEDS_DIR", "seeds")
     # Longest `q` accepted, in characters, and most values of one repeatable parameter.
-    MAX_QUERY_LENGTH = _int("SNIPPETS_MAX_QUERY_LENGTH", 500)
-    MAX_REPEATED = _int("SNIPPETS_MAX_REPEATED", 20)
-    LOG_LEVEL = os.environ.get("SNIPPETS_LOG_LEVEL") or "INFO"
+    MAX_QUERY_LENGTH = Env("SNIPPETS_MAX_QUERY_LENGTH", 500)
+    MAX_REPEATED = Env("SNIPPETS_MAX_REPEATED", 20)
+    LOG_LEVEL = Env("SNIPPETS_LOG_LEVEL", "INFO")
     # Answers kept per worker for repeated GETs (by generation and URL); 0 turns it off.
-    RESPONSE_CACHE_SIZE = _int("SNIPPETS_RESPONSE_CACHE_SIZE", 1024)
+    RESPONSE_CACHE_SIZE = Env("SNIPPETS_RESPONSE_CACHE_SIZE", 1024)
     # Largest request body (CDS Hooks POSTs), in bytes; larger gets 413.
-    MAX_CONTENT_LENGTH = _int("SNIPPETS_MAX_BODY_BYTES", 1_000_000)
+    MAX_CONTENT_LENGTH = Env("SNIPPETS_MAX_BODY_BYTES", 1_000_000)
 
     # Comma-separated SHA-256 hex digests of the accepted API keys; empty: the API is open.
-    API_KEYS = os.environ.get("SNIPPETS_API_KEYS", "")
+    API_KEYS = Env("SNIPPETS_API_KEYS", "", empty_is_default=False)
     # Requests allowed per key (or per client address without keys); "off" disables.
-    RATE_LIMIT = os.environ.get("SNIPPETS_RATE_LIMIT", "600 per minute")
+    RATE_LIMIT = Env("SNIPPETS_RATE_LIMIT", "600 per minute", empty_is_default=False)
     # Where rate-limit counters live: memory:// (per worker) or redis://host:port for replicas.
-    RATE_LIMIT_STORAGE = os.environ.get("SNIPPETS_RATE_LIMIT_STORAGE", "memory://")
+    RATE_LIMIT_STORAGE = Env("SNIPPETS_RATE_LIMIT_STORAGE", "memory://", empty_is_default=False)
     # Comma-separated origins allowed by CORS (portal front ends); empty: none.
-    CORS_ORIGINS = os.environ.get("SNIPPETS_CORS_ORIGINS", "")
+    CORS_ORIGINS = Env("SNIPPETS_CORS_ORIGINS", "", empty_is_default=False)
     # Number of trusted reverse proxies in front (for the client address); 0: none.
-    PROXY_COUNT = _int("SNIPPETS_PROXY_COUNT", 0)
+    PROXY_COUNT = Env("SNIPPETS_PROXY_COUNT", 0)
+
+    # gunicorn, for `snippets serve` and gunicorn's config module (service/gunicorn_conf.py).
+    BIND = Env("SNIPPETS_BIND", "127.0.0.1:8000")
+    WORKERS = Env("SNIPPETS_WORKERS", 2)
+    # A search is CPU-bound and short; a worker stuck longer than this is restarted.
+    WORKER_TIMEOUT = Env("SNIPPETS_WORKER_TIMEOUT", 30)
 
     # flask-smorest / OpenAPI.
     API_TITLE = "Patient-education snippets API"

@@ -1,14 +1,14 @@
 """gunicorn settings for `snippets serve`; command-line flags override these."""
 
-import os
-
 import gunicorn.http.wsgi
 
+# A private name: gunicorn reads this module's public names as its settings.
+from service.config import Config as _Config
+
 wsgi_app = "service:create_app()"
-bind = os.environ.get("SNIPPETS_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("SNIPPETS_WORKERS", "2"))
-# A search is CPU-bound and short; a worker stuck longer than this is restarted.
-timeout = int(os.environ.get("SNIPPETS_WORKER_TIMEOUT", "30"))
+bind = _Config.BIND
+workers = _Config.WORKERS
+timeout = _Config.WORKER_TIMEOUT
 graceful_timeout = 20
 keepalive = 5
 # The app writes one JSON line per request (method, path without query string, status,

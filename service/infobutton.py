@@ -155,10 +155,10 @@ def _parse(args: dict[str, Any]) -> tuple[str | None, str, str]:
     code as given; the system's name for people)."""
     system_label = OIDS[args["code_system"]]
     try:
-        system, code = parse_code(args["code_system"], args["code"])
+        coding = parse_code(args["code_system"], args["code"])
     except ValueError:
         return None, args["code"], system_label
-    return system, code, system_label
+    return coding.system, coding.code, system_label
 
 
 def _categories(args: dict[str, Any]) -> list[dict[str, str]]:

@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
-from .codes import TOKEN_PATTERN, parse_token
+from .codes import TOKEN_PATTERN, Coding, parse_token
 from .config import Config
 
-_REPEATED = validate.Length(max=Config.MAX_REPEATED,
-                            error=f"Give at most {Config.MAX_REPEATED} values.")
+
+class ConfiguredMaxLength(validate.Length):
+    """A maximum length that is the app's `setting`, read when a request is loaded (create_app
+    may be given other limits than the environment's); the spec states Config's."""
+
+    def __init__(self, setting: str, error: str):
+        super().__init__(max=getattr(Config, setting), error=error)
+        self.setting = setting
+
+    def __call__(self, value):
+        limit = current_app.config[self.setting]
+        if len(value) > limit:
+            raise ValidationError(self.error.format(max=limit))
+        return value
+
+
+class CodeToken(fields.String):
+    """A FHIR token `system|code`, loaded as the Coding it names: the one place a request's
+    code is parsed. The field's validators check the text as sent."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Coding:
+        token = super()._deserialize(value, attr, data, **kwargs)
+        # The validators' complaints and the reason the token does not parse, together.
+        problems = []
+        try:
+            super()._validate(token)
+        except ValidationError as exc:
+            problems += exc.messages
+        try:
+            coding = parse_token(token)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ValidationError(problems)
+        return coding
+
+    def _validate(self, value: Coding) -> None:
+        pass  # validated as text, in _deserialize
+
+
+_REPEATED = ConfiguredMaxLength("MAX_REPEATED", "Give at most {max} values.")
 
 
 def _doc(text: str, **extra) -> dict:
     return {"description": text, **extra}
-
-
-def _valid_token(value: str) -> None:
-    try:
-        parse_token(value)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -27,9 +60,7 @@ def _valid_token(value: str) -> None:
 class SearchArgs(Schema):
     q = fields.String(
         load_default="",
-        validate=validate.Length(max=Config.MAX_QUERY_LENGTH,
-                                 error=f"Keep the query under {Config.MAX_QUERY_LENGTH} "
-                                       "characters."),
+        validate=ConfiguredMaxLength("MAX_QUERY_LENGTH", "Keep the query under {max} characters."),
         metadata=_doc('Plain words and "quoted phrases". Nothing here is query syntax. Optional '
                       "when browsing: without q, snippets come in source order, those that "
                       "mention a requested condition first.", example="sleep"))
@@ -39,8 +70,8 @@ class SearchArgs(Schema):
         metadata=_doc("Condition slug from /v1/conditions; repeat for any of several. An "
                       "unknown slug is a 404 naming it.", example=["fibromyalgia"]))
     code = fields.List(
-        fields.String(validate=[validate.Length(min=1, max=200), _valid_token],
-                      metadata={"pattern": TOKEN_PATTERN}), load_default=list,
+        CodeToken(validate=validate.Length(min=1, max=200), metadata={"pattern": TOKEN_PATTERN}),
+        load_default=list,
         validate=_REPEATED,
         metadata=_doc("FHIR token system|code; system is a URI, an OID or icd10cm/snomed. "
                       "ICD-10-CM matches by prefix (F43.10 finds F43.1).",

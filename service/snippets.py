@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
@@ -10,7 +9,7 @@ from marshmallow import RAISE
 from index.search import Hit, SearchQuery, split_query
 
 from . import presenters
-from .codes import CANONICAL_URI, parse_token
+from .codes import Coding
 from .errors import bad_parameter
 from .schemas import SearchArgs, SearchResponseSchema, SnippetDetailSchema
 
@@ -18,31 +17,17 @@ blp = Blueprint("snippets", __name__, url_prefix="/v1/snippets",
                 description="Search paragraph-level snippets, each cited and caveated.")
 
 
-def _resolve_codes(gen, tokens: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(canonical tokens, condition slugs they map to, tokens no vocabulary entry covers).
-    The tokens were validated by the schema."""
+def _resolve_codes(gen, codings: list[Coding]) -> tuple[list[str], list[str], list[str]]:
+    """(canonical tokens, condition slugs they map to, tokens no vocabulary entry covers)."""
     canonical, slugs, unmatched = [], [], []
-    for token in tokens:
-        system, code = parse_token(token)
-        normalised = f"{CANONICAL_URI[system]}|{code}"
-        canonical.append(normalised)
-        found = gen.conditions_for_code(system, code)
+    for coding in codings:
+        canonical.append(coding.token)
+        found = gen.conditions_for_code(coding.system, coding.code)
         if found:
             slugs.extend(found)
         else:
-            unmatched.append(normalised)
+            unmatched.append(coding.token)
     return canonical, slugs, unmatched
-
-
-def _check_limits(args) -> None:
-    """The limits of this app's configuration; the schema carries the environment's (they are
-    what the published spec states), and an app may be configured tighter."""
-    limit = current_app.config["MAX_QUERY_LENGTH"]
-    if len(args["q"]) > limit:
-        bad_parameter("q", f"Keep the query under {limit} characters.")
-    for name in ("condition", "code", "source"):
-        if len(args[name]) > current_app.config["MAX_REPEATED"]:
-            bad_parameter(name, f"Give at most {current_app.config['MAX_REPEATED']} values.")
 
 
 @blp.route("")
@@ -52,7 +37,6 @@ class SnippetSearch(MethodView):
     @blp.alt_response(404, "NOT_FOUND")
     def get(self, args):
         """Search snippets by words, condition, code, source and reading grade."""
-        _check_limits(args)
         gen = presenters.generation()
         known = {c["slug"] for c in gen.conditions}
         # A filter naming something that does not exist is a 404 that names it, like a path

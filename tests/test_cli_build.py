@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from index import store
 from index.build import build_lock, current_generation
-from service.cli import cli, default_index_dir
+from service.cli import cli
 
 
 @pytest.fixture
@@ -119,8 +119,36 @@ def test_check_defaults_to_snippets_index_dir(runner, built_index, monkeypatch):
     assert json.loads(result.stdout)["generation"] == current_generation(built_index).name
 
 
-def test_index_dir_falls_back_to_var_index(monkeypatch):
-    monkeypatch.delenv("SNIPPETS_INDEX_DIR", raising=False)
-    assert default_index_dir() == "var/index"
-    monkeypatch.setenv("SNIPPETS_INDEX_DIR", "")
-    assert default_index_dir() == "var/index"
+@pytest.mark.parametrize("unset", [None, ""], ids=["absent", "empty"])
+def test_index_dir_falls_back_to_var_index(runner, tmp_path, monkeypatch, unset):
+    monkeypatch.chdir(tmp_path)
+    if unset is None:
+        monkeypatch.delenv("SNIPPETS_INDEX_DIR", raising=False)
+    else:
+        monkeypatch.setenv("SNIPPETS_INDEX_DIR", unset)
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 1
+    assert "var/index/CURRENT does not exist" in result.stderr
+
+
+def test_bad_integer_in_the_environment_is_an_error_naming_the_variable(runner, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "execve", lambda *args: pytest.fail("serve started gunicorn"))
+    monkeypatch.setenv("SNIPPETS_WORKERS", "two")
+    result = runner.invoke(cli, ["serve"])
+    assert result.exit_code == 2
+    assert "environment variable SNIPPETS_WORKERS must be an integer, got 'two'" in result.stderr
+    monkeypatch.delenv("SNIPPETS_WORKERS")
+    monkeypatch.setenv("SNIPPETS_WORKER_TIMEOUT", "30s")
+    result = runner.invoke(cli, ["serve"])
+    assert result.exit_code == 1
+    assert result.stderr == ("error: environment variable SNIPPETS_WORKER_TIMEOUT must be an "
+                             "integer, got '30s'\n")
+
+
+def test_serve_help_shows_the_variables_behind_its_defaults(runner):
+    text = runner.invoke(cli, ["serve", "--help"], terminal_width=200).stdout
+    for shown in ("$SNIPPETS_BIND or 127.0.0.1:8000", "$SNIPPETS_WORKERS or 2",
+                  "$SNIPPETS_SEEDS_DIR or seeds", "$SNIPPETS_INDEX_DIR or var/index"):
+        assert shown in text

@@ -214,8 +214,9 @@ class ScoringArrays:
             if size != header["bytes"]:
                 raise ArraysDamaged(f"{DATA} holds {size} bytes, {HEADER} says "
                                     f"{header['bytes']}")
-            data = np.memmap(directory / DATA, dtype=np.uint8, mode="r") if size else \
-                np.zeros(0, dtype=np.uint8)
+            # Plain ndarray views of the mapping: memmap's own slicing is slow per call.
+            data = np.memmap(directory / DATA, dtype=np.uint8, mode="r").view(np.ndarray) \
+                if size else np.zeros(0, dtype=np.uint8)
             arrays = {}
             for name, where in header["arrays"].items():
                 dtype = np.dtype(where["dtype"])

@@ -269,6 +269,7 @@ def _write_segment(tmp: Path, snippets: list[dict], progress: Progress | None, s
     as they are."""
     analysis = Analysis(make_analyzer())
     arrays = ArraysWriter()
+    spelled: set[str] = set()
     ix = store.create_whoosh(tmp)
     # A memory pool large enough that the writer never spills sorted runs to disk.
     writer = ix.writer(limitmb=WRITER_MEMORY_MB)
@@ -280,7 +281,8 @@ def _write_segment(tmp: Path, snippets: list[dict], progress: Progress | None, s
             doc = store.to_document(snippet)
             doc.update(text=text.stems, _stored_text=snippet["text"],
                        title=title.stems, _stored_title=snippet["title"],
-                       spell_text=sorted(set(text.words)))
+                       spell_text=sorted(set(text.words) - spelled))
+            spelled.update(text.words)
             if section is not None:
                 doc.update(section=section.stems, _stored_section=snippet["section"])
             writer.add_document(**doc)

@@ -171,12 +171,12 @@ def collapsed(gen: Generation, scored: Scored, limit: int) -> tuple[Ranked, int]
             picked = np.flatnonzero(scores >= floor)
         else:
             picked = np.arange(len(scores))
-        best = sorted(zip(scored.docs[picked].tolist(), scores[picked].tolist(), strict=True),
+        best = sorted(zip(scored.docs[picked].tolist(), scores[picked].tolist(),
+                          groups[picked].tolist(), strict=True),
                       key=lambda item: (-round(item[1], 6), item[0]))
         seen: set[int] = set()
         firsts = []
-        for doc, score in best:
-            group = int(gen.arrays.dup_groups[doc])
+        for doc, score, group in best:
             if group not in seen:
                 seen.add(group)
                 firsts.append((doc, score))
@@ -203,15 +203,21 @@ def _spans(gen: Generation, doc: int, marks: list[tuple[int, ...]]) -> tuple[tup
     if not marks:
         return ()
     terms, starts, ends = gen.arrays.tokens(doc)
-    terms = terms.tolist()
-    marked = [False] * len(terms)
+    marked = np.zeros(len(terms), dtype=bool)
     for seq in marks:
-        size = len(seq)
-        first = seq[0]
-        for i, term in enumerate(terms):
-            if term == first and tuple(terms[i:i + size]) == seq:
-                marked[i:i + size] = [True] * size
-    return tuple((int(starts[i]), int(ends[i])) for i, mark in enumerate(marked) if mark)
+        if len(seq) == 1:
+            marked |= terms == seq[0]
+            continue
+        places = len(terms) - len(seq) + 1
+        if places <= 0:
+            continue
+        found = terms[:places] == seq[0]
+        for k in range(1, len(seq)):
+            found &= terms[k:k + places] == seq[k]
+        for k in range(len(seq)):
+            marked[k:k + places] |= found
+    at = np.flatnonzero(marked)
+    return tuple(zip(starts[at].tolist(), ends[at].tolist(), strict=True))
 
 
 def _browse(gen: Generation, q: SearchQuery, allowed: np.ndarray | None) -> SearchResult:

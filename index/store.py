@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
-from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.fields import KEYWORD, STORED, TEXT, Schema
 
 from .analysis import make_analyzer
 
@@ -33,31 +33,36 @@ def make_schema() -> Schema:
     # The build gives text, title and section as lists of stems (index/analysis.py), which
     # Whoosh indexes as they are; the analyzer is what queries and key terms are analysed by.
     stemmed = make_analyzer()
+    # Whoosh's writer looks up a field length for every posting it writes, and for a field
+    # without lengths (not scorable) that is a stat() of a file that is not there: about a
+    # third of a build. The indexed fields are therefore scorable, and only those Whoosh is
+    # asked about are indexed: the id (lookups), the text (key terms for feedback), the title
+    # and section, and the spelling words. Filters, browsing and scores use the scoring arrays.
     return Schema(
-        id=ID(stored=True, unique=True),
-        source_id=ID(stored=True),
-        text=TEXT(stored=True, analyzer=stemmed, phrase=True),
-        # Every unstemmed word of the text, for spelling suggestions (index/suggest.py).
-        spell_text=KEYWORD,
+        id=KEYWORD(stored=True, unique=True, scorable=True),
+        source_id=STORED,
+        # No positions: phrases are matched in the scoring arrays.
+        text=TEXT(stored=True, analyzer=stemmed, phrase=False),
+        # Every distinct unstemmed word of the texts, once (at its first snippet): the words
+        # spelling suggestions choose from (index/suggest.py).
+        spell_text=KEYWORD(scorable=True),
         title=TEXT(stored=True, analyzer=stemmed, phrase=False),
         section=TEXT(stored=True, analyzer=stemmed, phrase=False),
         lead_in=STORED,
-        # Only returned, never searched: stored without index terms (a NUMERIC field indexes
-        # eight terms per value for range queries; those were a quarter of all postings).
         paragraph=STORED,
         position=STORED,
         char_start=STORED,
         char_end=STORED,
         text_sha256=STORED,
-        conditions=KEYWORD(stored=True, commas=True, scorable=True),
-        mentions=KEYWORD(stored=True, commas=True),
-        focus=ID(stored=True),
+        conditions=STORED,  # comma-joined slugs
+        mentions=STORED,
+        focus=STORED,
         reading_grade=STORED,
-        caveats=STORED,  # comma-joined ids, returned only
+        caveats=STORED,  # comma-joined ids
         url=STORED,
         retrieved=STORED,
         # Same normalised text, same key: results collapse on it (see duplicates.json).
-        dup_key=ID(stored=True),
+        dup_key=STORED,
     )
 
 

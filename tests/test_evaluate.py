@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from whoosh import index as whoosh_index
 from whoosh import query as wq
+from whoosh.fields import ID, TEXT, Schema
 
 from index import query as planner
-from index.build import current_generation
+from index.analysis import make_analyzer
 from index.evaluate import Evaluator, Scored
 from index.query import AllOf, AllWords, AnyOf, BestOf, Boost, Phrase, Term
 from index.search import IndexReader, split_query
@@ -24,9 +25,18 @@ def generation(built_index):
 
 
 @pytest.fixture(scope="module")
-def whoosh_searcher(built_index):
-    """Whoosh's own searcher (BM25F, its defaults) over the same generation's segment."""
-    ix = whoosh_index.open_dir(str(current_generation(built_index)), readonly=True)
+def whoosh_searcher(tmp_path_factory, seed_snippets):
+    """Whoosh's own searcher (BM25F, its defaults) over an index of the same snippets built
+    the ordinary Whoosh way: its analyzer on each field, positions in the text."""
+    analyzer = make_analyzer()
+    schema = Schema(text=TEXT(analyzer=analyzer, phrase=True, stored=True),
+                    title=TEXT(analyzer=analyzer, phrase=False),
+                    section=TEXT(analyzer=analyzer, phrase=False), focus=ID)
+    ix = whoosh_index.create_in(str(tmp_path_factory.mktemp("plain-whoosh")), schema)
+    with ix.writer() as writer:
+        for snippet in seed_snippets:
+            writer.add_document(**{name: snippet[name] for name in schema.names()
+                                   if snippet[name] is not None})
     with ix.searcher() as searcher:
         yield searcher
     ix.close()

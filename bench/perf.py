@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import perf_http  # noqa: E402
+import perf_load  # noqa: E402
 import perf_mix  # noqa: E402
 import perf_report  # noqa: E402
 from perf_common import (  # noqa: E402
@@ -169,16 +170,16 @@ def http_phase(run: Run, index_dir: Path, mixes: dict[str, Any]) -> dict[str, An
         pool = [perf_http.path_for(q) for q in mixes["http_pool"]]
         warm_pool, pool = pool[:200], pool[200:]
         warmup = [
-            perf_http.python_load(server.port, perf_http.cycling(repeated), 1.0 if quick else 3.0),
-            perf_http.python_load(server.port, perf_http.once(warm_pool)[0],
+            perf_load.python_load(server.port, perf_load.cycling(repeated), 1.0 if quick else 3.0),
+            perf_load.python_load(server.port, perf_load.once(warm_pool)[0],
                                   2.0 if quick else 6.0)]
         out["warmup"] = [{k: v for k, v in w.items() if k != "latency_ns"} for w in warmup]
         out["memory"]["after_warmup"] = server.memory()
-        clients = (["wrk"] if perf_http.wrk_path() else []) + ["python"]
+        clients = (["wrk"] if perf_load.wrk_path() else []) + ["python"]
         half = len(pool) // len(clients)
         cold_paths = {c: pool[n * half:(n + 1) * half] for n, c in enumerate(clients)}
         wrk_offset = 0
-        python_cold = perf_http.once(cold_paths["python"])
+        python_cold = perf_load.once(cold_paths["python"])
         scenarios = ["healthz", "repeated", "cold"]
         slices: dict[str, dict[str, list[dict[str, Any]]]] = {
             c: {s: [] for s in scenarios} for c in clients}
@@ -191,24 +192,24 @@ def http_phase(run: Run, index_dir: Path, mixes: dict[str, Any]) -> dict[str, An
                         left = cold_paths["wrk"][wrk_offset:]
                         paths = {"healthz": ["/healthz"], "repeated": repeated,
                                  "cold": left or cold_paths["wrk"]}[scenario]
-                        result = perf_http.wrk_load(server.port, paths, seconds, WORK)
+                        result = perf_load.wrk_load(server.port, paths, seconds, WORK)
                         if scenario == "cold" and not left:
                             result["wrapped"] = result.get("wrapped", 0) + 1
                         if scenario == "cold" and "requests" in result:
                             wrk_offset += result["requests"] + 4
                     elif scenario == "cold":
-                        result = perf_http.python_load(server.port, python_cold[0], seconds)
+                        result = perf_load.python_load(server.port, python_cold[0], seconds)
                         result["exhausted"] = python_cold[1]() >= len(cold_paths["python"])
                     else:
                         paths = ["/healthz"] if scenario == "healthz" else repeated
-                        result = perf_http.python_load(server.port, perf_http.cycling(paths),
+                        result = perf_load.python_load(server.port, perf_load.cycling(paths),
                                                        seconds)
                     slices[client][scenario].append(result)
             log(f"[bench]   round {number + 1}/{rounds}: " + "; ".join(
                 f"{c} " + ", ".join(f"{s} {slices[c][s][-1].get('rps', 0):,.0f}"
                                     for s in scenarios) for c in clients) + " rps")
         for client in clients:
-            out["clients"][client] = [{"scenario": s, **perf_http.combine(slices[client][s])}
+            out["clients"][client] = [{"scenario": s, **perf_load.combine(slices[client][s])}
                                       for s in scenarios]
         out["memory"]["after_load"] = server.memory()
     finally:

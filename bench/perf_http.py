@@ -1,5 +1,6 @@
-"""HTTP figures: gunicorn via `snippets serve`, load from wrk (if installed) and a Python client,
-resident memory per worker, and how soon every worker answers from a new generation."""
+"""HTTP servers for the benchmark: ours (gunicorn via `snippets serve`) and the peer services
+(gunicorn over bench/peer_app.py), their workers' memory, and how soon every worker of ours
+answers from a new generation. The load generators are in perf_load.py."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from perf_common import ROOT, children, proc_status, smaps_rollup
+from perf_common import BENCH, ROOT, children, proc_status, smaps_rollup
 
 
 def free_port() -> int:
@@ -54,14 +55,17 @@ class Server:
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> None:
-        self.port = free_port()
+    def command(self) -> tuple[list[str], dict[str, str]]:
         command = Path(sys.executable).parent / "snippets"
         argv = [str(command)] if command.exists() else [
             sys.executable, "-c", "from service.cli import cli; cli()"]
         argv += ["serve", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
                  "--index", str(self.index_dir)]
-        env = dict(os.environ, SNIPPETS_RATE_LIMIT="off", PYTHONUNBUFFERED="1")
+        return argv, dict(os.environ, SNIPPETS_RATE_LIMIT="off", PYTHONUNBUFFERED="1")
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.port = free_port()
+        argv, env = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
@@ -97,6 +101,23 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+class PeerServer(Server):
+    """A peer service (bench/peer_app.py: plain Flask over FTS5 or tantivy) under gunicorn with
+    the same worker settings as ours: `workers` sync workers, no control socket."""
+
+    def __init__(self, engine: str, index_path: Path, log_path: Path, workers: int = 2):
+        super().__init__(index_path, log_path, workers)
+        self.engine = engine
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        argv = [sys.executable, "-m", "gunicorn", "--chdir", str(BENCH), "--pythonpath",
+                str(ROOT), "--worker-class", "sync", "--workers", str(self.workers),
+                "--no-control-socket", "--bind", f"127.0.0.1:{self.port}", "--timeout", "30",
+                "--error-logfile", "-", "peer_app:create_app()"]
+        return argv, dict(os.environ, PEER_ENGINE=self.engine,
+                          PEER_INDEX=str(self.index_dir.resolve()), PYTHONUNBUFFERED="1")
 
 
 # -- a new generation becoming visible ---------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 import perf_http
 import perf_load
-from perf_common import log
+from perf_common import cpu_seconds, log
 
 ENGINES = ("ours", "fts5", "tantivy")
 # (engine, scenario) measured in every round, engines interleaved; /healthz is ours only (the
@@ -125,8 +125,14 @@ def http_phase(index_dir: Path, peers: dict[str, Path], mixes: dict[str, Any], q
             for client in clients:
                 for engine, scenario in order:
                     note_load()
-                    slices[client][(engine, scenario)].append(_slice(
-                        client, scenario, servers[engine].port, repeated, feed, seconds, work))
+                    # The workers' CPU time for the slice: the other servers sit idle, so it is
+                    # this scenario's cost per request, less sensitive to a busy machine than rps.
+                    pids = servers[engine].worker_pids()
+                    cpu = cpu_seconds(pids)
+                    result = _slice(client, scenario, servers[engine].port, repeated, feed,
+                                    seconds, work)
+                    result["worker_cpu_seconds"] = cpu_seconds(pids) - cpu
+                    slices[client][(engine, scenario)].append(result)
             log(f"[bench]   round {number + 1}/{rounds}: " + "; ".join(
                 f"{c} " + ", ".join(f"{e} {s} {slices[c][(e, s)][-1].get('rps', 0):,.0f}"
                                     for e, s in UNITS) for c in clients) + " rps")

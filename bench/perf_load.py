@@ -142,6 +142,10 @@ def combine(slices: list[dict[str, Any]]) -> dict[str, Any]:
         "wrapped": sum(s.get("wrapped", 0) for s in done),
         "exhausted": any(s.get("exhausted") for s in done),
     }
+    if done and all("worker_cpu_seconds" in s for s in done):
+        cpu = sum(s["worker_cpu_seconds"] for s in done)
+        out["worker_cpu_seconds"] = cpu
+        out["worker_cpu_ms_per_request"] = cpu * 1000 / requests if requests else None
     if done and "latency_ns" in done[0]:
         out["latency_ms"] = summary_ms([n for s in done for n in s["latency_ns"]])
     elif done:

@@ -76,9 +76,10 @@ def http_table(r: dict[str, Any]) -> str:
             rows.append([client, HTTP_LABEL.get(run.get("engine", "ours"), "?"),
                          run["scenario"], f"{run.get('rps', 0):,.0f}", spread,
                          ms(latency.get("p50")), ms(latency.get("p95")), ms(latency.get("p99")),
+                         ms(run.get("worker_cpu_ms_per_request")),
                          f"{run.get('requests', 0):,}", errors])
     return markdown(["client", "service", "scenario", "rps", "rps range over slices", "p50",
-                     "p95", "p99", "requests", "errors"], rows)
+                     "p95", "p99", "worker CPU per request", "requests", "errors"], rows)
 
 
 def growth_table(r: dict[str, Any]) -> str:

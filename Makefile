@@ -33,7 +33,6 @@ openapi: install
 # Benchmarks and the retrieval-quality evaluation read ../shared/corpus (never copied here).
 bench: install-bench
 	$(BIN)/python bench/perf.py
-	$(BIN)/python bench/perf_floor.py
 
 eval: install-bench
 	$(BIN)/python bench/eval.py

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import perf_http  # noqa: E402
+import perf_http_phase  # noqa: E402
 import perf_mix  # noqa: E402
 import perf_report  # noqa: E402
 from perf_common import (  # noqa: E402
@@ -39,6 +41,8 @@ from perf_common import (  # noqa: E402
 
 WORKER = BENCH / "perf_worker.py"
 WORK = OUT / "work"
+# Queries drawn for the HTTP phase (quick, full): enough that no cold slice runs short.
+HTTP_POOL = {True: 20_000, False: 80_000}
 
 
 class Run:
@@ -119,7 +123,11 @@ def make_mixes(run: Run, first: dict[str, Any], label: str, pages_limit: int) ->
     mix = maker.make(seed=20240606, count=100 if quick else 300)
     repeated = perf_mix.repeated_set(mix)
     taken = {perf_mix.key_of(q) for q in mix}
-    pool = maker.make(seed=20240607, count=1500 if quick else 10000, exclude=taken)
+    # The HTTP pool: warm-up queries, then the cold mix of every engine and load generator
+    # (perf_http_phase.py). Shuffled, because the generator runs short of new title queries
+    # before the others, so that every stretch of the pool has the same mix of kinds.
+    pool = maker.make(seed=20240607, count=HTTP_POOL[quick], exclude=taken)
+    random.Random(20240608).shuffle(pool)
     mixes = {"mix": mix, "repeated": repeated, "http_pool": pool, "slugs": slugs}
     for name in ("mix", "repeated"):
         write_json(WORK / f"{name}.json", mixes[name])
@@ -146,79 +154,6 @@ def query_size(run: Run, size: dict[str, Any], index_dir: Path,
     c = size["cold"]
     log("[bench]   cold p50 " + ", ".join(f"{e} {c[e]['all']['p50']}" for e in c)
         + " ms; errors " + ", ".join(f"{e} {c[e]['errors']}" for e in c))
-
-
-def http_phase(run: Run, index_dir: Path, mixes: dict[str, Any]) -> dict[str, Any]:
-    """Start the server on the full index, note worker memory before and after warm-up, then
-    run /healthz, the repeated mix and the cold mix in short interleaved slices (rotating
-    order, both load generators), so that a noisy moment does not land on one scenario."""
-    quick = run.options.quick
-    rounds, seconds = (2, 1.0) if quick else (4, 2.0)
-    server = perf_http.Server(index_dir, OUT / "server.log")
-    log("[bench] HTTP: starting gunicorn (2 workers) on the full index")
-    server.start()
-    out: dict[str, Any] = {"workers": server.worker_pids(), "memory": {}, "clients": {},
-                           "rounds": rounds, "slice_seconds": seconds}
-    try:
-        for _ in range(50):
-            perf_http.get(server.port, "/healthz")
-        out["memory"]["app_only"] = server.memory()
-        status, _ = perf_http.get(server.port, "/readyz")
-        out["readyz_status"] = status
-        repeated = [perf_http.path_for(q) for q in mixes["repeated"]]
-        pool = [perf_http.path_for(q) for q in mixes["http_pool"]]
-        warm_pool, pool = pool[:200], pool[200:]
-        warmup = [
-            perf_http.python_load(server.port, perf_http.cycling(repeated), 1.0 if quick else 3.0),
-            perf_http.python_load(server.port, perf_http.once(warm_pool)[0],
-                                  2.0 if quick else 6.0)]
-        out["warmup"] = [{k: v for k, v in w.items() if k != "latency_ns"} for w in warmup]
-        out["memory"]["after_warmup"] = server.memory()
-        clients = (["wrk"] if perf_http.wrk_path() else []) + ["python"]
-        half = len(pool) // len(clients)
-        cold_paths = {c: pool[n * half:(n + 1) * half] for n, c in enumerate(clients)}
-        wrk_offset = 0
-        python_cold = perf_http.once(cold_paths["python"])
-        scenarios = ["healthz", "repeated", "cold"]
-        slices: dict[str, dict[str, list[dict[str, Any]]]] = {
-            c: {s: [] for s in scenarios} for c in clients}
-        for number in range(rounds):
-            order = scenarios[number % 3:] + scenarios[:number % 3]
-            for client in clients:
-                for scenario in order:
-                    run.note_load()
-                    if client == "wrk":
-                        left = cold_paths["wrk"][wrk_offset:]
-                        paths = {"healthz": ["/healthz"], "repeated": repeated,
-                                 "cold": left or cold_paths["wrk"]}[scenario]
-                        result = perf_http.wrk_load(server.port, paths, seconds, WORK)
-                        if scenario == "cold" and not left:
-                            result["wrapped"] = result.get("wrapped", 0) + 1
-                        if scenario == "cold" and "requests" in result:
-                            wrk_offset += result["requests"] + 4
-                    elif scenario == "cold":
-                        result = perf_http.python_load(server.port, python_cold[0], seconds)
-                        result["exhausted"] = python_cold[1]() >= len(cold_paths["python"])
-                    else:
-                        paths = ["/healthz"] if scenario == "healthz" else repeated
-                        result = perf_http.python_load(server.port, perf_http.cycling(paths),
-                                                       seconds)
-                    slices[client][scenario].append(result)
-            log(f"[bench]   round {number + 1}/{rounds}: " + "; ".join(
-                f"{c} " + ", ".join(f"{s} {slices[c][s][-1].get('rps', 0):,.0f}"
-                                    for s in scenarios) for c in clients) + " rps")
-        for client in clients:
-            out["clients"][client] = [{"scenario": s, **perf_http.combine(slices[client][s])}
-                                      for s in scenarios]
-        out["memory"]["after_load"] = server.memory()
-    finally:
-        server.stop()
-    client = "wrk" if "wrk" in out["clients"] else "python"
-    runs = {r["scenario"]: r for r in out["clients"][client]}
-    out["primary"] = {"client": client, "connections": runs["healthz"].get("connections"),
-                      "healthz_rps": runs["healthz"]["rps"],
-                      "repeated": runs["repeated"], "cold": runs["cold"]}
-    return out
 
 
 def profile_phase(run: Run, index_dir: Path, limit: int | None) -> None:
@@ -285,7 +220,10 @@ def main() -> None:
         results["sizes"].append(size_result)
         write_json(OUT / f"perf-results{run.suffix}.json", results)
     assert mixes is not None
-    results["http"] = http_phase(run, main_dir, mixes)
+    peers = {engine: Path(results["sizes"][-1]["build"][engine]["path"])
+             for engine in ("fts5", "tantivy")}
+    results["http"] = perf_http_phase.http_phase(main_dir, peers, mixes, options.quick, OUT,
+                                                 WORK, run.note_load)
     if options.profile:
         profile_phase(run, main_dir, 500)
     run.note_load()

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from perf_common import summary_ms
+from perf_format import markdown, mb, ms, ratio, secs, times
+from perf_targets import main_table
 
 BEGIN = "<!-- perf:results:begin -->"
 END = "<!-- perf:results:end -->"
 ENGINES = ("ours", "fts5", "tantivy")
 LABEL = {"ours": "ours (Whoosh)", "fts5": "SQLite FTS5", "tantivy": "tantivy"}
+HTTP_LABEL = {"ours": "ours", "fts5": "FTS5 peer", "tantivy": "tantivy peer"}
 FILTERED = ("condition", "source")
 
 
@@ -55,165 +58,7 @@ def warm_figures(query_result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# -- formatting ---------------------------------------------------------------------------------
-
-def ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value < 1:
-        return f"{value:.3f} ms"
-    if value < 100:
-        return f"{value:.1f} ms"
-    return f"{value:,.0f} ms"
-
-
-def secs(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value < 1:
-        return f"{value * 1000:.0f} ms" if value >= 0.01 else f"{value * 1000:.1f} ms"
-    return f"{value:.2f} s" if value < 10 else f"{value:,.1f} s"
-
-
-def mb(kb_or_bytes: float | None, unit: str = "kb") -> str:
-    if kb_or_bytes is None:
-        return "n/a"
-    value = kb_or_bytes / 1024 if unit == "kb" else kb_or_bytes / 1024 / 1024
-    return f"{value:,.1f} MB"
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def times(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}×"
-
-
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.0f}%"
-
-
-def verdict(ok: bool | None, note: str = "") -> str:
-    text = "n/a" if ok is None else ("PASS" if ok else "FAIL")
-    return f"{text} {note}".strip()
-
-
-def _errors_note(*counts: int) -> str:
-    total = sum(counts)
-    return f"({total} query errors)" if total else ""
-
-
 # -- tables -------------------------------------------------------------------------------------
-
-def main_table(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """The full-corpus table: every figure beside its baseline, the ratio, target, verdict."""
-    big = r["sizes"][-1]
-    b, cold, warm = big["build"], big["cold"], big["warm"]
-    http, mem, vis = r.get("http") or {}, (r.get("http") or {}).get("memory") or {}, \
-        r.get("visibility") or {}
-    rows: list[list[str]] = []
-    checks: list[dict[str, Any]] = []
-
-    def add(number: str, figure: str, ours: str, baseline: str, rat: str, reference: str,
-            target: str, result: str) -> None:
-        rows.append([number, figure, ours, baseline, rat, reference, target, result])
-
-    def check(name: str, value: Any, target: str, ok: bool | None) -> str:
-        checks.append({"figure": name, "value": value, "target": target, "pass": ok})
-        return verdict(ok)
-
-    build_ratio = ratio(b["ours"]["seconds"], b["fts5"]["seconds"])
-    add("1", "build wall time: ours = whole `build()` (read, chunk, tag, grade, write); "
-        "baselines = insert the same snippets + commit",
-        secs(b["ours"]["seconds"]), f"FTS5 {secs(b['fts5']['seconds'])}", times(build_ratio),
-        secs(b["tantivy"]["seconds"]), "≤ 15×",
-        check("build time vs FTS5", build_ratio, "<= 15", None if build_ratio is None
-              else build_ratio <= 15))
-    rest = b["ours"].get("rest_seconds")
-    add("1", "build without snippet making (ours minus `load` and `make_snippets` "
-        f"= {secs(b['ours'].get('make_snippets_seconds'))} + "
-        f"{secs(b['ours'].get('load_seconds'))})",
-        secs(rest), f"FTS5 {secs(b['fts5']['seconds'])}",
-        times(ratio(rest, b["fts5"]["seconds"])), secs(b["tantivy"]["seconds"]), "—", "info")
-    add("1", "index size on disk", mb(b["ours"]["size_bytes"], "b"),
-        f"FTS5 {mb(b['fts5']['size_bytes'], 'b')}",
-        times(ratio(b["ours"]["size_bytes"], b["fts5"]["size_bytes"])),
-        mb(b["tantivy"]["size_bytes"], "b"), "—", "info")
-    add("1", "build peak RSS (the building process)", mb(b["ours"]["peak_rss_kb"]),
-        f"FTS5 {mb(b['fts5']['peak_rss_kb'])}",
-        times(ratio(b["ours"]["peak_rss_kb"], b["fts5"]["peak_rss_kb"])),
-        mb(b["tantivy"]["peak_rss_kb"]), "—", "info")
-    note = _errors_note(cold["ours"]["errors"], cold["fts5"]["errors"])
-    for label, key, limit in (("p50", "p50", 1.0), ("p95", "p95", 1.5), ("p99", "p99", None)):
-        value = ratio(cold["ours"]["all"][key], cold["fts5"]["all"][key])
-        result = "info" if limit is None else check(
-            f"cold query {label} vs FTS5", value, f"<= {limit}",
-            None if value is None else value <= limit)
-        add("2", f"cold query {label} ({cold['ours']['all']['n']} distinct queries, "
-            "each once)", ms(cold["ours"]["all"][key]),
-            f"FTS5 {ms(cold['fts5']['all'][key])}", times(value),
-            ms(cold["tantivy"]["all"][key]), "—" if limit is None else f"≤ {limit:.1f}×",
-            f"{result} {note}".strip())
-    value = ratio(cold["ours"]["filtered"]["p50"], cold["fts5"]["filtered"]["p50"])
-    add("2", f"filtered cold query p50 (condition or source; "
-        f"{cold['ours']['filtered']['n']} queries)", ms(cold["ours"]["filtered"]["p50"]),
-        f"FTS5 {ms(cold['fts5']['filtered']['p50'])}", times(value),
-        ms(cold["tantivy"]["filtered"]["p50"]), "≤ 1.0×",
-        f"{check('filtered cold p50 vs FTS5', value, '<= 1.0', None if value is None else value <= 1.0)} {note}".strip())  # noqa: E501
-    wp50 = warm["ours"]["all"]["p50"]
-    add("2", f"repeated query, per call p50 (p95) ({len(warm['ours']['reps'])} queries × "
-        f"{min(warm['ours']['reps'] or [0])}-{max(warm['ours']['reps'] or [0])} calls)",
-        f"{ms(wp50)} ({ms(warm['ours']['all']['p95'])})",
-        f"FTS5 {ms(warm['fts5']['all']['p50'])} ({ms(warm['fts5']['all']['p95'])})",
-        times(ratio(wp50, warm["fts5"]["all"]["p50"])),
-        f"{ms(warm['tantivy']['all']['p50'])} ({ms(warm['tantivy']['all']['p95'])})",
-        "≤ 0.1 ms", check("repeated query in-process p50", wp50, "<= 0.1 ms",
-                          None if wp50 is None else wp50 <= 0.1))
-    primary = http.get("primary") or {}
-    health = primary.get("healthz_rps")
-    for scenario, limit in (("repeated", 0.8), ("cold", 0.4)):
-        run = primary.get(scenario) or {}
-        share = ratio(run.get("rps"), health)
-        latency = run.get("latency_ms") or {}
-        extra = f"errors {run.get('errors', 'n/a')}"
-        if scenario == "cold" and run.get("wrapped"):
-            extra += f", list wrapped {run['wrapped']}×"
-        add("3", f"HTTP {scenario} mix, {primary.get('client', '?')} "
-            f"{primary.get('connections', '?')} connections: rps (p50 / p99 latency)",
-            f"{run.get('rps', 0):,.0f} rps ({ms(latency.get('p50'))} / {ms(latency.get('p99'))})"
-            if run else "n/a",
-            f"/healthz {health:,.0f} rps" if health else "n/a", pct(share), extra,
-            f"≥ {limit:.0%} of /healthz",
-            check(f"HTTP {scenario} rps vs /healthz", share, f">= {limit}",
-                  None if share is None else share >= limit))
-    rss = [w.get("VmRSS") for w in (mem.get("after_warmup") or {}).values()]
-    rss_after = [w.get("VmRSS") for w in (mem.get("after_load") or {}).values()]
-    app_only = [w.get("VmRSS") for w in (mem.get("app_only") or {}).values()]
-    worst = max([v for v in rss + rss_after if v], default=None)
-    add("4", "RSS per worker after warm-up (after the HTTP runs); baseline: the same worker "
-        "before it opened the index",
-        " / ".join(mb(v) for v in rss) + (f" ({' / '.join(mb(v) for v in rss_after)})"
-                                          if rss_after else ""),
-        "app only " + " / ".join(mb(v) for v in app_only) if app_only else "n/a",
-        times(ratio(max(rss, default=None) if rss else None,
-                    max(app_only, default=None) if app_only else None)),
-        "—", "≤ 150 MB",
-        check("RSS per worker", worst and worst / 1024, "<= 150 MB",
-              None if worst is None else worst / 1024 <= 150))
-    delay = vis.get("seconds")
-    opened = big.get("opened_seconds", {}).get("ours")
-    add("5", f"new generation visible on every worker after `build()` returns "
-        f"({vis.get('stale_answers', 'n/a')} stale answers first)", secs(delay),
-        f"in-process open {secs(opened)}", times(ratio(delay, opened)), "—", "≤ 1 s",
-        check("new generation visible", delay, "<= 1 s",
-              None if delay is None else delay <= 1.0))
-    header = ["#", "figure", "ours", "baseline", "ours ÷ baseline", "tantivy (reference)",
-              "target", "result"]
-    return _markdown(header, rows), checks
-
 
 def http_table(r: dict[str, Any]) -> str:
     http = r.get("http") or {}
@@ -223,11 +68,18 @@ def http_table(r: dict[str, Any]) -> str:
             latency = run.get("latency_ms") or {}
             per_slice = run.get("rps_per_slice") or []
             spread = f"{min(per_slice):,.0f}-{max(per_slice):,.0f}" if per_slice else "n/a"
-            rows.append([client, run["scenario"], f"{run.get('rps', 0):,.0f}", spread,
+            errors = str(run.get("errors", "n/a"))
+            if run.get("wrapped") and run["scenario"] == "cold":  # the other mixes cycle
+                errors += f" (cold list wrapped {run['wrapped']}×: queries repeated)"
+            if run.get("failed_slices"):
+                errors += f" ({run['failed_slices']} slices failed)"
+            rows.append([client, HTTP_LABEL.get(run.get("engine", "ours"), "?"),
+                         run["scenario"], f"{run.get('rps', 0):,.0f}", spread,
                          ms(latency.get("p50")), ms(latency.get("p95")), ms(latency.get("p99")),
-                         f"{run.get('requests', 0):,}", str(run.get("errors", "n/a"))])
-    return _markdown(["client", "scenario", "rps", "rps range over slices", "p50", "p95", "p99",
-                      "requests", "errors"], rows)
+                         ms(run.get("worker_cpu_ms_per_request")),
+                         f"{run.get('requests', 0):,}", errors])
+    return markdown(["client", "service", "scenario", "rps", "rps range over slices", "p50",
+                     "p95", "p99", "worker CPU per request", "requests", "errors"], rows)
 
 
 def growth_table(r: dict[str, Any]) -> str:
@@ -275,7 +127,7 @@ def growth_table(r: dict[str, Any]) -> str:
                   for s in sizes]]
     if len(sizes) > 1:
         ratios = [row + [""] for row in ratios]
-    return _markdown(header, rows + ratios)
+    return markdown(header, rows + ratios)
 
 
 def kinds_table(r: dict[str, Any]) -> str:
@@ -290,14 +142,9 @@ def kinds_table(r: dict[str, Any]) -> str:
         row.append(times(ratio(big["cold"]["ours"]["by_kind"][kind]["p50"],
                                (big["cold"]["fts5"]["by_kind"].get(kind) or {}).get("p50"))))
         rows.append(row)
-    return _markdown(["query kind", "queries"] + [f"{LABEL[e]} p50 / p95" for e in ENGINES]
+    return markdown(["query kind", "queries"] + [f"{LABEL[e]} p50 / p95" for e in ENGINES]
                      + ["p50 ours ÷ FTS5"], rows)
 
-
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def notes(r: dict[str, Any]) -> str:
@@ -314,6 +161,13 @@ def notes(r: dict[str, Any]) -> str:
         if c["error_examples"]:
             text += " (e.g. " + "; ".join(f"`{e}`" for e in c["error_examples"][:2]) + ")"
         parts.append(f"- {text}.")
+    pool = (r.get("http") or {}).get("cold_pool") or {}
+    if pool:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(pool.get("kinds", {}).items()))
+        parts.append(
+            f"- HTTP cold pool: {pool.get('queries', 0):,} distinct queries after the warm-up "
+            f"ones, {pool.get('sent_or_skipped', 0):,} of them used by cold slices (sent, or "
+            f"perhaps in flight when a slice ended; never sent again): {kinds}.")
     vis = r.get("visibility") or {}
     if vis:
         opened = vis.get("worker_opened_seconds") or {}
@@ -348,7 +202,7 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         f"Machine: {machine_line(r)}",
         f"### Full corpus: {big['pages']:,} pages, {big['snippets']:,} snippets",
         table,
-        "### HTTP (gunicorn, 2 sync workers, loopback)",
+        "### HTTP (gunicorn, 2 sync workers per service, loopback)",
         http_table(r),
         "### Cold query latency by kind (full corpus)",
         kinds_table(r),

@@ -14,25 +14,23 @@ import fcntl
 import hashlib
 import os
 import re
+import resource
 import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import store
-from .analysis import Analysis, make_analyzer
 from .arrays import ArraysDamaged, ArraysWriter, ScoringArrays
-from .caveat_rules import CaveatMatcher
-from .chunking import chunk
 from .errors import BuildLockedError, IndexUnavailable, SeedError, SeedProblem
-from .grading import reading_grade
+from .making import Progress, analysed_sources, make_snippets, snippet_id
 from .seeds import Seeds, load
-from .tagging import Tagger
+
+__all__ = ["BuildResult", "build", "check", "make_snippets", "snippet_id"]
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
@@ -44,71 +42,12 @@ GEN_PREFIX = "gen-"
 TMP_PREFIX = ".tmp-"
 WRITER_MEMORY_MB = 2048
 
-Progress = Callable[[int, int, float], None]
-
 
 @dataclass
 class BuildResult:
     generation: Path
     manifest: dict[str, Any]
-
-
-def snippet_id(source_id: str, text: str, occurrence: int) -> str:
-    """Stable id from source id and content; `occurrence` separates repeats of the same text."""
-    digest = hashlib.sha256(f"{source_id}\0{occurrence}\0{text}".encode()).hexdigest()
-    return f"{source_id}-{digest[:12]}"
-
-
-def make_snippets(seeds: Seeds, progress: Progress | None = None,
-                  started: float | None = None) -> tuple[list[dict], list[dict]]:
-    """Chunk, tag, grade and caveat every source. Returns (snippets, source records)."""
-    tagger = Tagger(seeds.conditions)
-    matcher = CaveatMatcher(seeds.caveats)
-    started = time.monotonic() if started is None else started
-    snippets: list[dict] = []
-    source_records: list[dict] = []
-    for number, source in enumerate(seeds.sources, start=1):
-        title_line, chunks = chunk(source.text)
-        focus = tagger.focus(source.title)
-        seen: Counter[str] = Counter()
-        ids = []
-        for paragraph, piece in enumerate(chunks, start=1):
-            sid = snippet_id(source.id, piece.text, seen[piece.text])
-            seen[piece.text] += 1
-            mentions = tagger.tag(piece.text)
-            conditions = sorted(set(mentions) | ({focus} if focus else set()))
-            snippets.append({
-                "id": sid,
-                "source_id": source.id,
-                "text": piece.text,
-                "title": source.title,
-                "section": piece.section,
-                "lead_in": piece.lead_in,
-                "paragraph": paragraph,
-                "position": len(snippets),
-                "char_start": piece.start,
-                "char_end": piece.end,
-                "text_sha256": hashlib.sha256(piece.text.encode()).hexdigest(),
-                "conditions": conditions,
-                "mentions": mentions,
-                "focus": focus,
-                "reading_grade": reading_grade(piece.text),
-                "caveats": matcher.match(sid, source.id, conditions, piece.text),
-                "url": source.url,
-                "retrieved": source.retrieved,
-            })
-            ids.append(sid)
-        source_records.append({
-            "id": source.id, "title": source.title, "title_line": title_line,
-            "publisher": source.publisher, "url": source.url, "retrieved": source.retrieved,
-            "license": source.license, "last_reviewed": source.last_reviewed,
-            "focus": focus, "characters": len(source.text),
-            "text_sha256": hashlib.sha256(source.text.encode()).hexdigest(),
-            "snippet_ids": ids,
-        })
-        if progress:
-            progress(number, len(snippets), time.monotonic() - started)
-    return snippets, source_records
+    snippets: list[dict]  # every snippet made, as indexed (benchmarks index the same ones)
 
 
 def duplicate_key(text: str) -> str:
@@ -118,11 +57,11 @@ def duplicate_key(text: str) -> str:
 
 
 def duplicate_groups(snippets: list[dict]) -> dict[str, list[list]]:
-    """Sets `dup_key` on every snippet; returns the groups with more than one member as
+    """The groups of snippets with the same `dup_key` and more than one member, as
     key -> [[snippet id, source id, paragraph], ...] in index order."""
     groups: dict[str, list[list]] = {}
     for snippet in snippets:
-        snippet["dup_key"] = duplicate_key(snippet["text"])
+        snippet.setdefault("dup_key", duplicate_key(snippet["text"]))
         groups.setdefault(snippet["dup_key"], []).append(
             [snippet["id"], snippet["source_id"], snippet["paragraph"]])
     return {key: members for key, members in groups.items() if len(members) > 1}
@@ -262,38 +201,42 @@ def _prune(index_dir: Path, keep: Path) -> None:
         shutil.rmtree(generation, ignore_errors=True)
 
 
-def _write_segment(tmp: Path, snippets: list[dict], progress: Progress | None, started: float,
-                   sources: int) -> ArraysWriter:
-    """The Whoosh segment and, from the same analysis, the scoring arrays. Each text is
-    analysed once (index/analysis.py); Whoosh is given the stems as lists, which it indexes
-    as they are."""
-    analysis = Analysis(make_analyzer())
+def _write_segment(tmp: Path, made, progress: Progress | None,
+                   started: float) -> tuple[list[dict], list[dict]]:
+    """The Whoosh segment and, from the same analysis, the scoring arrays, as the snippets
+    are made. Whoosh is given the stems as lists, which it indexes as they are. Returns
+    (snippets, source records)."""
     arrays = ArraysWriter()
     spelled: set[str] = set()
+    snippets: list[dict] = []
+    sources: list[dict] = []
     ix = store.create_whoosh(tmp)
     # A memory pool large enough that the writer never spills sorted runs to disk.
     writer = ix.writer(limitmb=WRITER_MEMORY_MB)
     try:
-        for number, snippet in enumerate(snippets, start=1):
-            text = analysis.analyze(snippet["text"])
-            title = analysis.analyze(snippet["title"])
-            section = analysis.analyze(snippet["section"]) if snippet["section"] else None
-            doc = store.to_document(snippet)
-            doc.update(text=text.stems, _stored_text=snippet["text"],
-                       title=title.stems, _stored_title=snippet["title"],
-                       spell_text=sorted(set(text.words) - spelled))
-            spelled.update(text.words)
-            if section is not None:
-                doc.update(section=section.stems, _stored_section=snippet["section"])
-            writer.add_document(**doc)
-            arrays.add(snippet["id"], {"text": text, "title": title, "section": section},
-                       {"conditions": snippet["conditions"], "mentions": snippet["mentions"],
-                        "focus": [snippet["focus"]] if snippet["focus"] else [],
-                        "source_id": [snippet["source_id"]]},
-                       snippet["dup_key"], snippet["position"],
-                       round(snippet["reading_grade"] * 10))
-            if progress and number % 2000 == 0:
-                progress(sources, number, time.monotonic() - started)
+        for made_snippets, record, analysed in made:
+            sources.append(record)
+            for snippet, fields in zip(made_snippets, analysed, strict=True):
+                snippet["dup_key"] = duplicate_key(snippet["text"])
+                text, title, section = fields["text"], fields["title"], fields["section"]
+                doc = store.to_document(snippet)
+                doc.update(text=text.stems, _stored_text=snippet["text"],
+                           title=title.stems, _stored_title=snippet["title"],
+                           spell_text=sorted(set(text.words) - spelled))
+                spelled.update(text.words)
+                if section is not None:
+                    doc.update(section=section.stems, _stored_section=snippet["section"])
+                writer.add_document(**doc)
+                arrays.add(snippet["id"], fields,
+                           {"conditions": snippet["conditions"],
+                            "mentions": snippet["mentions"],
+                            "focus": [snippet["focus"]] if snippet["focus"] else [],
+                            "source_id": [snippet["source_id"]]},
+                           snippet["dup_key"], snippet["position"],
+                           round(snippet["reading_grade"] * 10))
+            snippets += made_snippets
+            if progress:
+                progress(len(sources), len(snippets), time.monotonic() - started)
         writer.commit()
         # Whoosh's one-byte field lengths, read back through its reader: BM25F scores use them.
         with ix.searcher() as searcher:
@@ -307,14 +250,12 @@ def _write_segment(tmp: Path, snippets: list[dict], progress: Progress | None, s
         raise
     finally:
         ix.close()
-    return arrays
+    return snippets, sources
 
 
-def _write_generation(tmp: Path, seeds: Seeds, snippets: list[dict], sources: list[dict],
+def _write_side_files(tmp: Path, seeds: Seeds, sources: list[dict],
                       duplicates: dict[str, list[list]], manifest: dict[str, Any],
-                      progress: Progress | None, started: float) -> None:
-    tmp.mkdir()
-    _write_segment(tmp, snippets, progress, started, len(sources))
+                      started: float) -> None:
     per_condition = manifest["counts"]["per_condition"]
     store.write_json(tmp / "sources.json", sources)
     store.write_json(tmp / "conditions.json", {
@@ -333,13 +274,22 @@ def _write_generation(tmp: Path, seeds: Seeds, snippets: list[dict], sources: li
     # records every file's size and checksum, so damage is found on open and by `check`.
     manifest["files"] = store.file_checksums(tmp)
     manifest["build_seconds"] = round(time.monotonic() - started, 3)
+    manifest["build_peak_rss_mb"] = peak_rss_mb()
     store.write_json(tmp / store.MANIFEST, manifest)
     _fsync_dir(tmp)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process plus that of its largest finished child (the
+    build's worker processes), in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + children) / 1024, 1)
+
+
 def build(seeds_dir: Path | str, index_dir: Path | str, pages: Path | str | None = None,
           pages_limit: int | None = None, progress: Progress | None = None,
-          wait_seconds: float = 0.0) -> BuildResult:
+          wait_seconds: float = 0.0, processes: int | None = None) -> BuildResult:
     """Validate inputs, write a new generation, switch CURRENT, prune old generations.
 
     On any failure CURRENT is untouched and no partial generation is left behind.
@@ -347,25 +297,26 @@ def build(seeds_dir: Path | str, index_dir: Path | str, pages: Path | str | None
     started = time.monotonic()
     index_dir = Path(index_dir)
     seeds = load(seeds_dir, pages, pages_limit)
-    snippets, sources = make_snippets(seeds, progress, started)
-    _check_caveat_targets(seeds, snippets, from_pages=pages is not None)
-    duplicates = duplicate_groups(snippets)
     with build_lock(index_dir, wait_seconds):
         # Taken under the lock, so generation names sort in the order they were switched in.
-        manifest = _manifest(seeds, snippets, sources, duplicates, dt.datetime.now(dt.UTC))
-        name = manifest["generation"]
-        tmp = index_dir / f"{TMP_PREFIX}{name}"
+        now = dt.datetime.now(dt.UTC)
+        tmp = index_dir / f"{TMP_PREFIX}{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
         try:
-            _write_generation(tmp, seeds, snippets, sources, duplicates, manifest, progress,
-                              started)
-            final = index_dir / name
+            tmp.mkdir()
+            with analysed_sources(seeds, processes) as made:
+                snippets, sources = _write_segment(tmp, made, progress, started)
+            _check_caveat_targets(seeds, snippets, from_pages=pages is not None)
+            duplicates = duplicate_groups(snippets)
+            manifest = _manifest(seeds, snippets, sources, duplicates, now)
+            _write_side_files(tmp, seeds, sources, duplicates, manifest, started)
+            final = index_dir / manifest["generation"]
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         switch_current(index_dir, final)
         _prune(index_dir, final)
-    return BuildResult(final, manifest)
+    return BuildResult(final, manifest, snippets)
 
 
 def check(index_dir: Path | str) -> tuple[dict[str, Any], list[str]]:

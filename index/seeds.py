@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import SeedError, SeedProblem
+from .seed_lines import LineLoader, line_of
 
 CAVEAT_KINDS = ("disclaimer", "evidence", "regulatory", "safety", "conflict", "wording")
 SEVERITIES = ("info", "warning")
@@ -97,49 +98,6 @@ class Seeds:
     synonyms: list[list[str]] = field(default_factory=list)
 
 
-# -- YAML with line numbers ---------------------------------------------------------------
-
-
-class _LineDict(dict):
-    """A mapping that remembers the line it started on and the line of each key."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-def _construct_timestamp(loader: _LineLoader, node: yaml.ScalarNode):
-    # PyYAML raises a bare ValueError (no line) for dates such as 2026-02-30.
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError as exc:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark
-        ) from None
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-
-
 class _Reader:
     """Collects problems while reading one directory of seeds."""
 
@@ -170,7 +128,7 @@ class _Reader:
         if text is None:
             return None
         try:
-            return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+            return yaml.load(text, Loader=LineLoader)  # noqa: S506 - SafeLoader subclass
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
@@ -187,17 +145,9 @@ class _Reader:
             return None
         if not isinstance(data, dict) or not isinstance(data.get(key), kind):
             shape = "list" if kind is list else "mapping"
-            self.problem(path, _line(data), f"expected a mapping with a '{key}' {shape}")
+            self.problem(path, line_of(data), f"expected a mapping with a '{key}' {shape}")
             return None
         return data
-
-
-def _line(mapping: Any, key: str | None = None) -> int | None:
-    if not isinstance(mapping, _LineDict):
-        return None
-    if key is not None and key in mapping.key_lines:
-        return mapping.key_lines[key]
-    return mapping.line
 
 
 def _date_or_null(value: Any) -> tuple[bool, str | None]:
@@ -233,7 +183,7 @@ def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]] | No
         return None
     entries: dict[str, dict[str, Any]] = {}
     for source_id, entry in data["sources"].items():
-        line = _line(data["sources"], source_id)
+        line = line_of(data["sources"], source_id)
         if not isinstance(entry, dict):
             reader.problem(path, line, f"source {source_id!r}: expected a mapping")
             continue
@@ -246,16 +196,17 @@ def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]] | No
                                        "(write null where the value is unknown)")
             continue
         if not isinstance(entry["title"], str) or not entry["title"].strip():
-            reader.problem(path, _line(entry, "title"), f"source {source_id!r}: title must be text")
+            reader.problem(path, line_of(entry, "title"),
+                           f"source {source_id!r}: title must be text")
         for name in ("publisher", "url", "license"):
             if entry[name] is not None and not isinstance(entry[name], str):
-                reader.problem(path, _line(entry, name),
+                reader.problem(path, line_of(entry, name),
                                f"source {source_id!r}: {name} must be text or null")
         record = {name: entry[name] for name in ("title", "publisher", "url", "license")}
         for name in ("retrieved", "last_reviewed"):
             ok, value = _date_or_null(entry[name])
             if not ok:
-                reader.problem(path, _line(entry, name),
+                reader.problem(path, line_of(entry, name),
                                f"source {source_id!r}: {name} must be a date (YYYY-MM-DD) or null")
             record[name] = value
         record["line"] = line
@@ -277,13 +228,13 @@ def _read_conditions(reader: _Reader,
     conditions: list[Condition] = []
     seen: dict[str, int | None] = {}
     for entry in data["conditions"]:
-        line = _line(entry)
+        line = line_of(entry)
         if not isinstance(entry, dict):
             reader.problem(path, line, "each condition must be a mapping")
             continue
         slug = entry.get("slug")
         if not isinstance(slug, str) or not _SLUG.match(slug):
-            reader.problem(path, _line(entry, "slug"),
+            reader.problem(path, line_of(entry, "slug"),
                            f"condition slug {slug!r} must be lowercase words joined by '-'")
             continue
         if slug in seen:
@@ -310,18 +261,18 @@ def _read_conditions(reader: _Reader,
         codes_in = entry.get("codes") or {}
         codes: dict[str, tuple[str, ...]] = {}
         if not isinstance(codes_in, dict):
-            reader.problem(path, _line(entry, "codes"), f"condition {slug!r}: codes must map a "
+            reader.problem(path, line_of(entry, "codes"), f"condition {slug!r}: codes must map a "
                                                         f"code system to a list of codes")
             continue
         for system, values in codes_in.items():
             if system not in CODE_SYSTEMS:
-                reader.problem(path, _line(codes_in, system),
+                reader.problem(path, line_of(codes_in, system),
                                f"condition {slug!r}: unknown code system {system!r} "
                                f"(expected one of {list(CODE_SYSTEMS)})")
                 continue
             values = _str_list(values)
             if values is None:
-                reader.problem(path, _line(codes_in, system),
+                reader.problem(path, line_of(codes_in, system),
                                f"condition {slug!r}: {system} codes must be a list of quoted text")
                 continue
             codes[system] = tuple(v.strip() for v in values)
@@ -346,13 +297,13 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
     caveats: list[Caveat] = []
     seen: dict[str, int | None] = {}
     for entry in data["caveats"]:
-        line = _line(entry)
+        line = line_of(entry)
         if not isinstance(entry, dict):
             reader.problem(path, line, "each caveat must be a mapping")
             continue
         cid = entry.get("id")
         if not isinstance(cid, str) or not _SLUG.match(cid):
-            reader.problem(path, _line(entry, "id"),
+            reader.problem(path, line_of(entry, "id"),
                            f"caveat id {cid!r} must be lowercase words joined by '-'")
             continue
         if cid in seen:
@@ -369,29 +320,29 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
             reader.problem(path, line, f"caveat {cid!r}: missing field(s) {missing}")
             continue
         if entry["kind"] not in CAVEAT_KINDS:
-            reader.problem(path, _line(entry, "kind"), f"caveat {cid!r}: kind {entry['kind']!r} "
+            reader.problem(path, line_of(entry, "kind"), f"caveat {cid!r}: kind {entry['kind']!r} "
                                                        f"is not one of {list(CAVEAT_KINDS)}")
         if entry["severity"] not in SEVERITIES:
-            reader.problem(path, _line(entry, "severity"),
+            reader.problem(path, line_of(entry, "severity"),
                            f"caveat {cid!r}: severity {entry['severity']!r} is not one of "
                            f"{list(SEVERITIES)}")
         scope = entry.get("scope", "snippet")
         if scope not in ("snippet", "response"):
-            reader.problem(path, _line(entry, "scope"),
+            reader.problem(path, line_of(entry, "scope"),
                            f"caveat {cid!r}: scope must be 'snippet' or 'response'")
         for name in ("text", "source"):
             if not isinstance(entry[name], str) or not entry[name].strip():
-                reader.problem(path, _line(entry, name), f"caveat {cid!r}: {name} must be text")
+                reader.problem(path, line_of(entry, name), f"caveat {cid!r}: {name} must be text")
         plain = entry.get("plain_text")
         if plain is not None and (not isinstance(plain, str) or not plain.strip()):
-            reader.problem(path, _line(entry, "plain_text"),
+            reader.problem(path, line_of(entry, "plain_text"),
                            f"caveat {cid!r}: plain_text must be text or absent")
         ok, reviewed = _date_or_null(entry["last_reviewed"])
         if not ok or reviewed is None:
-            reader.problem(path, _line(entry, "last_reviewed"),
+            reader.problem(path, line_of(entry, "last_reviewed"),
                            f"caveat {cid!r}: last_reviewed must be a date (YYYY-MM-DD)")
         rules = entry.get("applies_to") or {}
-        rule_line = _line(entry, "applies_to")
+        rule_line = line_of(entry, "applies_to")
         if not isinstance(rules, dict):
             reader.problem(path, rule_line, f"caveat {cid!r}: applies_to must be a mapping")
             continue
@@ -402,13 +353,13 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
         for key in _RULE_KEYS:
             values = _str_list(rules.get(key))
             if values is None:
-                reader.problem(path, _line(rules, key),
+                reader.problem(path, line_of(rules, key),
                                f"caveat {cid!r}: applies_to.{key} must be a list of text")
                 values = []
             parsed[key] = values
         for slug in parsed["conditions"]:
             if slugs is not None and slug not in slugs:
-                reader.problem(path, _line(rules, "conditions"),
+                reader.problem(path, line_of(rules, "conditions"),
                                f"caveat {cid!r}: unknown condition {slug!r} "
                                "(not in conditions.yaml)")
         for key in ("patterns", "context_patterns"):
@@ -416,7 +367,7 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    reader.problem(path, _line(rules, key),
+                    reader.problem(path, line_of(rules, key),
                                    f"caveat {cid!r}: pattern {pattern!r} is not a valid regular "
                                    f"expression: {exc}")
         if scope == "snippet" and not any(parsed.values()):
@@ -449,7 +400,7 @@ def _read_synonyms(reader: _Reader, path: Path) -> list[list[str]]:
     for number, group in enumerate(data["groups"], start=1):
         phrases = _str_list(group) if isinstance(group, list) else None
         if phrases is None or len(phrases) < 2:
-            reader.problem(path, _line(data, "groups"),
+            reader.problem(path, line_of(data, "groups"),
                            f"group {number}: needs a list of at least two phrases")
             continue
         groups.append([" ".join(p.split()) for p in phrases])

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from marshmallow import ValidationError
 
+from . import caveat_rules
+from .caveat_rules import RULE_KINDS, Rule
 from .errors import SeedError, SeedProblem
 from .seed_lines import LineLoader, line_of
 
@@ -59,12 +62,22 @@ class Caveat:
     plain_text: str | None
     source: str
     last_reviewed: str
-    conditions: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    snippets: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
-    context_patterns: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()  # the applies_to rules given, in caveat_rules.RULE_KINDS order
     line: int | None = None
+
+    def values(self, key: str) -> tuple[str, ...]:
+        """The values of the applies_to rule under `key`; empty when it is not given."""
+        return next((rule.values for rule in self.rules if rule.key == key), ())
+
+    conditions = property(lambda self: self.values("conditions"))
+    sources = property(lambda self: self.values("sources"))
+    snippets = property(lambda self: self.values("snippets"))
+    patterns = property(lambda self: self.values("patterns"))
+    context_patterns = property(lambda self: self.values("context_patterns"))
+
+    def describe(self) -> str:
+        """Where the caveat attaches, as a sentence for reviewers."""
+        return caveat_rules.describe(self.scope, self.rules)
 
     def public(self) -> dict[str, Any]:
         """The catalogue entry as the API shows it, rules included so reviewers can audit them."""
@@ -77,13 +90,7 @@ class Caveat:
             "plain_text": self.plain_text,
             "source": self.source,
             "last_reviewed": self.last_reviewed,
-            "applies_to": {
-                "conditions": list(self.conditions),
-                "sources": list(self.sources),
-                "snippets": list(self.snippets),
-                "patterns": list(self.patterns),
-                "context_patterns": list(self.context_patterns),
-            },
+            "applies_to": {key: list(self.values(key)) for key in RULE_KINDS},
         }
 
 
@@ -285,7 +292,6 @@ def _read_conditions(reader: _Reader,
 
 _CAVEAT_FIELDS = {"id", "kind", "severity", "scope", "text", "plain_text", "source",
                   "last_reviewed", "applies_to"}
-_RULE_KEYS = ("conditions", "sources", "snippets", "patterns", "context_patterns")
 
 
 def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[Caveat]:
@@ -346,31 +352,23 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
         if not isinstance(rules, dict):
             reader.problem(path, rule_line, f"caveat {cid!r}: applies_to must be a mapping")
             continue
-        if set(rules) - set(_RULE_KEYS):
+        unknown = sorted(set(rules) - set(RULE_KINDS))
+        if unknown:
             reader.problem(path, rule_line, f"caveat {cid!r}: applies_to has unknown key(s) "
-                                            f"{sorted(set(rules) - set(_RULE_KEYS))}")
-        parsed: dict[str, list[str]] = {}
-        for key in _RULE_KEYS:
-            values = _str_list(rules.get(key))
-            if values is None:
-                reader.problem(path, line_of(rules, key),
-                               f"caveat {cid!r}: applies_to.{key} must be a list of text")
-                values = []
-            parsed[key] = values
-        for slug in parsed["conditions"]:
-            if slugs is not None and slug not in slugs:
-                reader.problem(path, line_of(rules, "conditions"),
-                               f"caveat {cid!r}: unknown condition {slug!r} "
-                               "(not in conditions.yaml)")
-        for key in ("patterns", "context_patterns"):
-            for pattern in parsed[key]:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    reader.problem(path, line_of(rules, key),
-                                   f"caveat {cid!r}: pattern {pattern!r} is not a valid regular "
-                                   f"expression: {exc}")
-        if scope == "snippet" and not any(parsed.values()):
+                                            f"{unknown}")
+        parsed: list[Rule] = []
+        for key, kind in RULE_KINDS.items():
+            try:
+                rule = kind.parse(rules.get(key))
+            except ValidationError as exc:
+                reader.problem(path, line_of(rules, key), f"caveat {cid!r}: {exc.messages[0]}")
+                continue
+            if rule.values:
+                parsed.append(rule)
+        for rule in parsed:
+            for reason in rule.validate(slugs):
+                reader.problem(path, line_of(rules, rule.key), f"caveat {cid!r}: {reason}")
+        if scope == "snippet" and not parsed:
             reader.problem(path, line, f"caveat {cid!r}: a snippet caveat needs at least one "
                                        "applies_to rule (or scope: response)")
         if len(reader.problems) > before:
@@ -380,9 +378,7 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
             text=" ".join(entry["text"].split()),
             plain_text=" ".join(plain.split()) if plain else None,
             source=" ".join(entry["source"].split()), last_reviewed=reviewed,
-            conditions=tuple(parsed["conditions"]), sources=tuple(parsed["sources"]),
-            snippets=tuple(parsed["snippets"]), patterns=tuple(parsed["patterns"]),
-            context_patterns=tuple(parsed["context_patterns"]), line=line,
+            rules=tuple(parsed), line=line,
         ))
     return caveats
 

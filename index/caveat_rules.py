@@ -11,12 +11,15 @@ Caveats are attached when the index is built, so serving does no rule matching.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from marshmallow import ValidationError, fields
+
 from .seed_fields import TextList
+from .seed_lines import SCHEMA
 
 if TYPE_CHECKING:
     from .seeds import Caveat
@@ -165,6 +168,36 @@ class ContextPatternRule(PatternRule):
     def describe(self) -> str:
         return self.listed("whose text matches", "whose text matches each of",
                            (f"/{p}/i" for p in self.values))
+
+
+class AppliesTo(fields.Raw):
+    """A caveat's applies_to mapping, loaded as the rules given (in RULE_KINDS order); null or
+    empty is no rules. When some rules are wrong, the error carries the good ones, so the
+    caveat is not also reported as having none."""
+
+    def __init__(self, **kwargs):
+        super().__init__(load_default=(), allow_none=True, pre_load=lambda value: value or {},
+                         **kwargs)
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> tuple[Rule, ...]:
+        if not isinstance(value, Mapping):
+            raise ValidationError("applies_to must be a mapping")
+        errors: dict[str, Any] = {}
+        unknown = sorted(set(value) - set(RULE_KINDS))
+        if unknown:
+            errors[SCHEMA] = [f"applies_to has unknown key(s) {unknown}"]
+        rules = []
+        for key, kind in RULE_KINDS.items():
+            try:
+                rule = kind.parse(value.get(key))
+            except ValidationError as exc:
+                errors[key] = exc.messages
+                continue
+            if rule.values:
+                rules.append(rule)
+        if errors:
+            raise ValidationError(errors, valid_data=tuple(rules))
+        return tuple(rules)
 
 
 def describe(scope: str, rules: Iterable[Rule]) -> str:

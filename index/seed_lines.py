@@ -1,10 +1,13 @@
-"""YAML with line numbers, so that a problem can name the line it is on."""
+"""YAML with line numbers, and marshmallow's error messages put back on those lines."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
+
+SCHEMA = "_schema"  # marshmallow's key for errors about a value as a whole
 
 
 class LineDict(dict):
@@ -54,3 +57,29 @@ def line_of(mapping: Any, key: Any = None) -> int | None:
     if key is not None and key in mapping.key_lines:
         return mapping.key_lines[key]
     return mapping.line
+
+
+def locate(errors: Any, value: Any, line: int | None) -> Iterator[tuple[int | None, str]]:
+    """Each message in marshmallow's `errors` for `value`, with the line it is about.
+
+    `line` is where `value` is held (its key's line; for JSON, the record's). `errors` is a
+    list of messages about `value` itself, or maps keys of `value` (field names, list indexes,
+    or "_schema" for the whole) to their own errors. A message about a key is put on that key's
+    line; one about a key that is absent, on the line of the value that lacks it.
+    """
+    if isinstance(errors, str):
+        yield line, errors
+    elif isinstance(errors, list):
+        for message in errors:
+            yield from locate(message, value, line)
+    else:
+        for key, sub in errors.items():
+            if key == SCHEMA:
+                yield from locate(sub, value, line)
+            elif isinstance(value, dict) and key in value:
+                key_line = value.key_lines[key] if isinstance(value, LineDict) else line
+                yield from locate(sub, value[key], key_line)
+            elif isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value):
+                yield from locate(sub, value[key], line_of(value[key]) or line)
+            else:
+                yield from locate(sub, None, line)

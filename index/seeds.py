@@ -1,7 +1,10 @@
 """Read and validate everything under seeds/ (or a pages JSONL file).
 
 Nothing here writes anything. Every problem found is collected with its file, line and reason,
-and raised together as one SeedError, so an editor sees all mistakes in one run.
+and raised together as one SeedError, so an editor sees all mistakes in one run. What each file
+may hold is declared in seed_schemas; this module reads the files, names each entry in its
+messages, and brings what one file says to another: the catalog to the articles, the
+vocabulary's slugs to the caveats.
 """
 
 from __future__ import annotations
@@ -9,21 +12,28 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
+from marshmallow import ValidationError
 
+from . import caveat_rules
+from .caveat_rules import RULE_KINDS, Rule
 from .errors import SeedError, SeedProblem
-
-CAVEAT_KINDS = ("disclaimer", "evidence", "regulatory", "safety", "conflict", "wording")
-SEVERITIES = ("info", "warning")
-CODE_SYSTEMS = ("icd10cm", "snomed")
-_SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_SOURCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-PAGE_FIELDS = ("id", "title", "url", "publisher", "license", "text")
+from .seed_lines import LineLoader, line_of, locate
+from .seed_schemas import (
+    DOCUMENT_EMPTY,
+    SOURCE_ID,
+    CaveatSchema,
+    ConditionSchema,
+    EntrySchema,
+    PageSchema,
+    SourceSchema,
+    SynonymsSchema,
+)
 
 
 @dataclass(frozen=True)
@@ -58,12 +68,22 @@ class Caveat:
     plain_text: str | None
     source: str
     last_reviewed: str
-    conditions: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    snippets: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
-    context_patterns: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()  # the applies_to rules given, in caveat_rules.RULE_KINDS order
     line: int | None = None
+
+    def values(self, key: str) -> tuple[str, ...]:
+        """The values of the applies_to rule under `key`; empty when it is not given."""
+        return next((rule.values for rule in self.rules if rule.key == key), ())
+
+    conditions = property(lambda self: self.values("conditions"))
+    sources = property(lambda self: self.values("sources"))
+    snippets = property(lambda self: self.values("snippets"))
+    patterns = property(lambda self: self.values("patterns"))
+    context_patterns = property(lambda self: self.values("context_patterns"))
+
+    def describe(self) -> str:
+        """Where the caveat attaches, as a sentence for reviewers."""
+        return caveat_rules.describe(self.scope, self.rules)
 
     def public(self) -> dict[str, Any]:
         """The catalogue entry as the API shows it, rules included so reviewers can audit them."""
@@ -76,13 +96,7 @@ class Caveat:
             "plain_text": self.plain_text,
             "source": self.source,
             "last_reviewed": self.last_reviewed,
-            "applies_to": {
-                "conditions": list(self.conditions),
-                "sources": list(self.sources),
-                "snippets": list(self.snippets),
-                "patterns": list(self.patterns),
-                "context_patterns": list(self.context_patterns),
-            },
+            "applies_to": {key: list(self.values(key)) for key in RULE_KINDS},
         }
 
 
@@ -97,51 +111,8 @@ class Seeds:
     synonyms: list[list[str]] = field(default_factory=list)
 
 
-# -- YAML with line numbers ---------------------------------------------------------------
-
-
-class _LineDict(dict):
-    """A mapping that remembers the line it started on and the line of each key."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-def _construct_timestamp(loader: _LineLoader, node: yaml.ScalarNode):
-    # PyYAML raises a bare ValueError (no line) for dates such as 2026-02-30.
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError as exc:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark
-        ) from None
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-
-
 class _Reader:
-    """Collects problems while reading one directory of seeds."""
+    """Collects problems, and the digest of every byte read, while reading one set of seeds."""
 
     def __init__(self) -> None:
         self.problems: list[SeedProblem] = []
@@ -149,6 +120,11 @@ class _Reader:
 
     def problem(self, path: Path | str, line: int | None, reason: str) -> None:
         self.problems.append(SeedProblem(str(path), line, reason))
+
+    def problems_of(self, path: Path | str, found: Iterable[tuple[int | None, str]],
+                    prefix: str = "") -> None:
+        for line, reason in found:
+            self.problem(path, line, prefix + reason)
 
     def read_text(self, path: Path) -> str | None:
         try:
@@ -170,7 +146,7 @@ class _Reader:
         if text is None:
             return None
         try:
-            return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+            return yaml.load(text, Loader=LineLoader)  # noqa: S506 - SafeLoader subclass
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
@@ -187,83 +163,60 @@ class _Reader:
             return None
         if not isinstance(data, dict) or not isinstance(data.get(key), kind):
             shape = "list" if kind is list else "mapping"
-            self.problem(path, _line(data), f"expected a mapping with a '{key}' {shape}")
+            self.problem(path, line_of(data), f"expected a mapping with a '{key}' {shape}")
             return None
         return data
 
-
-def _line(mapping: Any, key: str | None = None) -> int | None:
-    if not isinstance(mapping, _LineDict):
-        return None
-    if key is not None and key in mapping.key_lines:
-        return mapping.key_lines[key]
-    return mapping.line
-
-
-def _date_or_null(value: Any) -> tuple[bool, str | None]:
-    if value is None:
-        return True, None
-    if isinstance(value, dt.date):
-        return True, value.isoformat()
-    if isinstance(value, str):
-        try:
-            return True, dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            return False, None
-    return False, None
-
-
-def _str_list(value: Any) -> list[str] | None:
-    if value is None:
-        return []
-    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
-        return list(value)
-    return None
-
-
-# -- catalog ------------------------------------------------------------------------------
-
-_CATALOG_FIELDS = ("title", "publisher", "url", "retrieved", "license", "last_reviewed")
+    def load_entries(self, path: Path, entries: list[Any], schema: EntrySchema,
+                  noun: str) -> list[tuple[dict[str, Any], int | None]]:
+        """The entries of a YAML list that load, each with its line. Messages name an entry
+        by its identity, so an entry whose identity is wrong or taken is reported for that
+        alone."""
+        loaded = []
+        seen: dict[Any, int | None] = {}
+        for entry in entries:
+            line = line_of(entry)
+            if not isinstance(entry, dict):
+                self.problem(path, line, f"each {noun} must be a mapping")
+                continue
+            try:
+                name = schema.identify(entry)
+            except ValidationError as exc:
+                self.problems_of(path, locate({schema.identity: exc.messages}, entry, line))
+                continue
+            if name in seen:
+                self.problem(path, line, f"duplicate {noun} {schema.identity} {name!r} "
+                                         f"(first defined on line {seen[name]})")
+                continue
+            seen[name] = line
+            record, problems = schema.check(entry, line)
+            self.problems_of(path, problems, f"{noun} {name!r}: ")
+            if record is not None:
+                loaded.append((record, line))
+        return loaded
 
 
-def _read_catalog(reader: _Reader, path: Path) -> dict[str, dict[str, Any]] | None:
-    """The catalog entries by source id, or None when the file itself could not be read."""
+class _Catalogued(NamedTuple):
+    line: int | None
+    record: dict[str, Any] | None  # None: the entry has every field but some are wrong
+
+
+def _read_catalog(reader: _Reader, path: Path) -> dict[str, _Catalogued] | None:
+    """The catalog's entries by source id, or None when the file itself could not be read. An
+    entry lacking fields is left out: its articles are reported as having none."""
     data = reader.read_mapping(path, "sources", dict)
     if data is None:
         return None
-    entries: dict[str, dict[str, Any]] = {}
+    schema = SourceSchema()
+    entries: dict[str, _Catalogued] = {}
     for source_id, entry in data["sources"].items():
-        line = _line(data["sources"], source_id)
-        if not isinstance(entry, dict):
-            reader.problem(path, line, f"source {source_id!r}: expected a mapping")
-            continue
-        unknown = sorted(set(entry) - set(_CATALOG_FIELDS))
-        missing = [f for f in _CATALOG_FIELDS if f not in entry]
-        if unknown:
-            reader.problem(path, line, f"source {source_id!r}: unknown field(s) {unknown}")
-        if missing:
-            reader.problem(path, line, f"source {source_id!r}: missing field(s) {missing} "
-                                       "(write null where the value is unknown)")
-            continue
-        if not isinstance(entry["title"], str) or not entry["title"].strip():
-            reader.problem(path, _line(entry, "title"), f"source {source_id!r}: title must be text")
-        for name in ("publisher", "url", "license"):
-            if entry[name] is not None and not isinstance(entry[name], str):
-                reader.problem(path, _line(entry, name),
-                               f"source {source_id!r}: {name} must be text or null")
-        record = {name: entry[name] for name in ("title", "publisher", "url", "license")}
-        for name in ("retrieved", "last_reviewed"):
-            ok, value = _date_or_null(entry[name])
-            if not ok:
-                reader.problem(path, _line(entry, name),
-                               f"source {source_id!r}: {name} must be a date (YYYY-MM-DD) or null")
-            record[name] = value
-        record["line"] = line
-        entries[str(source_id)] = record
+        line = line_of(data["sources"], source_id)
+        record, problems = schema.check(entry, line)
+        reader.problems_of(path, problems, f"source {source_id!r}: ")
+        if schema.complete(entry):
+            entries[str(source_id)] = _Catalogued(line, record)
     return entries
 
-
-# -- conditions -----------------------------------------------------------------------------
 
 def _read_conditions(reader: _Reader,
                      path: Path) -> tuple[list[Condition] | None, dict[str, Any]]:
@@ -274,67 +227,8 @@ def _read_conditions(reader: _Reader,
     meta = {k: v for k, v in data.items() if k != "conditions"}
     if isinstance(meta.get("codes_last_checked"), dt.date):
         meta["codes_last_checked"] = meta["codes_last_checked"].isoformat()
-    conditions: list[Condition] = []
-    seen: dict[str, int | None] = {}
-    for entry in data["conditions"]:
-        line = _line(entry)
-        if not isinstance(entry, dict):
-            reader.problem(path, line, "each condition must be a mapping")
-            continue
-        slug = entry.get("slug")
-        if not isinstance(slug, str) or not _SLUG.match(slug):
-            reader.problem(path, _line(entry, "slug"),
-                           f"condition slug {slug!r} must be lowercase words joined by '-'")
-            continue
-        if slug in seen:
-            reader.problem(path, line, f"duplicate condition slug {slug!r} "
-                                       f"(first defined on line {seen[slug]})")
-            continue
-        seen[slug] = line
-        unknown = sorted(set(entry) - {"slug", "label", "terms", "abbreviations", "codes"})
-        if unknown:
-            reader.problem(path, line, f"condition {slug!r}: unknown field(s) {unknown}")
-        label = entry.get("label")
-        if not isinstance(label, str) or not label.strip():
-            reader.problem(path, line, f"condition {slug!r}: label must be text")
-            continue
-        terms = _str_list(entry.get("terms"))
-        abbreviations = _str_list(entry.get("abbreviations"))
-        if terms is None or abbreviations is None:
-            reader.problem(path, line, f"condition {slug!r}: terms and abbreviations must be "
-                                       "lists of text")
-            continue
-        if not terms and not abbreviations:
-            reader.problem(path, line, f"condition {slug!r}: needs at least one term")
-            continue
-        codes_in = entry.get("codes") or {}
-        codes: dict[str, tuple[str, ...]] = {}
-        if not isinstance(codes_in, dict):
-            reader.problem(path, _line(entry, "codes"), f"condition {slug!r}: codes must map a "
-                                                        f"code system to a list of codes")
-            continue
-        for system, values in codes_in.items():
-            if system not in CODE_SYSTEMS:
-                reader.problem(path, _line(codes_in, system),
-                               f"condition {slug!r}: unknown code system {system!r} "
-                               f"(expected one of {list(CODE_SYSTEMS)})")
-                continue
-            values = _str_list(values)
-            if values is None:
-                reader.problem(path, _line(codes_in, system),
-                               f"condition {slug!r}: {system} codes must be a list of quoted text")
-                continue
-            codes[system] = tuple(v.strip() for v in values)
-        conditions.append(Condition(slug, label.strip(), tuple(terms), tuple(abbreviations),
-                                    {s: codes.get(s, ()) for s in CODE_SYSTEMS}))
-    return conditions, meta
-
-
-# -- caveats --------------------------------------------------------------------------------
-
-_CAVEAT_FIELDS = {"id", "kind", "severity", "scope", "text", "plain_text", "source",
-                  "last_reviewed", "applies_to"}
-_RULE_KEYS = ("conditions", "sources", "snippets", "patterns", "context_patterns")
+    loaded = reader.load_entries(path, data["conditions"], ConditionSchema(), "condition")
+    return [Condition(**record) for record, _ in loaded], meta
 
 
 def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[Caveat]:
@@ -343,100 +237,9 @@ def _read_caveats(reader: _Reader, path: Path, slugs: set[str] | None) -> list[C
     data = reader.read_mapping(path, "caveats", list)
     if data is None:
         return []
-    caveats: list[Caveat] = []
-    seen: dict[str, int | None] = {}
-    for entry in data["caveats"]:
-        line = _line(entry)
-        if not isinstance(entry, dict):
-            reader.problem(path, line, "each caveat must be a mapping")
-            continue
-        cid = entry.get("id")
-        if not isinstance(cid, str) or not _SLUG.match(cid):
-            reader.problem(path, _line(entry, "id"),
-                           f"caveat id {cid!r} must be lowercase words joined by '-'")
-            continue
-        if cid in seen:
-            reader.problem(path, line, f"duplicate caveat id {cid!r} "
-                                       f"(first defined on line {seen[cid]})")
-            continue
-        seen[cid] = line
-        before = len(reader.problems)
-        unknown = sorted(set(entry) - _CAVEAT_FIELDS)
-        if unknown:
-            reader.problem(path, line, f"caveat {cid!r}: unknown field(s) {unknown}")
-        missing = sorted({"kind", "severity", "text", "source", "last_reviewed"} - set(entry))
-        if missing:
-            reader.problem(path, line, f"caveat {cid!r}: missing field(s) {missing}")
-            continue
-        if entry["kind"] not in CAVEAT_KINDS:
-            reader.problem(path, _line(entry, "kind"), f"caveat {cid!r}: kind {entry['kind']!r} "
-                                                       f"is not one of {list(CAVEAT_KINDS)}")
-        if entry["severity"] not in SEVERITIES:
-            reader.problem(path, _line(entry, "severity"),
-                           f"caveat {cid!r}: severity {entry['severity']!r} is not one of "
-                           f"{list(SEVERITIES)}")
-        scope = entry.get("scope", "snippet")
-        if scope not in ("snippet", "response"):
-            reader.problem(path, _line(entry, "scope"),
-                           f"caveat {cid!r}: scope must be 'snippet' or 'response'")
-        for name in ("text", "source"):
-            if not isinstance(entry[name], str) or not entry[name].strip():
-                reader.problem(path, _line(entry, name), f"caveat {cid!r}: {name} must be text")
-        plain = entry.get("plain_text")
-        if plain is not None and (not isinstance(plain, str) or not plain.strip()):
-            reader.problem(path, _line(entry, "plain_text"),
-                           f"caveat {cid!r}: plain_text must be text or absent")
-        ok, reviewed = _date_or_null(entry["last_reviewed"])
-        if not ok or reviewed is None:
-            reader.problem(path, _line(entry, "last_reviewed"),
-                           f"caveat {cid!r}: last_reviewed must be a date (YYYY-MM-DD)")
-        rules = entry.get("applies_to") or {}
-        rule_line = _line(entry, "applies_to")
-        if not isinstance(rules, dict):
-            reader.problem(path, rule_line, f"caveat {cid!r}: applies_to must be a mapping")
-            continue
-        if set(rules) - set(_RULE_KEYS):
-            reader.problem(path, rule_line, f"caveat {cid!r}: applies_to has unknown key(s) "
-                                            f"{sorted(set(rules) - set(_RULE_KEYS))}")
-        parsed: dict[str, list[str]] = {}
-        for key in _RULE_KEYS:
-            values = _str_list(rules.get(key))
-            if values is None:
-                reader.problem(path, _line(rules, key),
-                               f"caveat {cid!r}: applies_to.{key} must be a list of text")
-                values = []
-            parsed[key] = values
-        for slug in parsed["conditions"]:
-            if slugs is not None and slug not in slugs:
-                reader.problem(path, _line(rules, "conditions"),
-                               f"caveat {cid!r}: unknown condition {slug!r} "
-                               "(not in conditions.yaml)")
-        for key in ("patterns", "context_patterns"):
-            for pattern in parsed[key]:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    reader.problem(path, _line(rules, key),
-                                   f"caveat {cid!r}: pattern {pattern!r} is not a valid regular "
-                                   f"expression: {exc}")
-        if scope == "snippet" and not any(parsed.values()):
-            reader.problem(path, line, f"caveat {cid!r}: a snippet caveat needs at least one "
-                                       "applies_to rule (or scope: response)")
-        if len(reader.problems) > before:
-            continue
-        caveats.append(Caveat(
-            id=cid, kind=entry["kind"], severity=entry["severity"], scope=scope,
-            text=" ".join(entry["text"].split()),
-            plain_text=" ".join(plain.split()) if plain else None,
-            source=" ".join(entry["source"].split()), last_reviewed=reviewed,
-            conditions=tuple(parsed["conditions"]), sources=tuple(parsed["sources"]),
-            snippets=tuple(parsed["snippets"]), patterns=tuple(parsed["patterns"]),
-            context_patterns=tuple(parsed["context_patterns"]), line=line,
-        ))
-    return caveats
+    loaded = reader.load_entries(path, data["caveats"], CaveatSchema(slugs), "caveat")
+    return [Caveat(**record, line=line) for record, line in loaded]
 
-
-# -- synonyms -------------------------------------------------------------------------------
 
 def _read_synonyms(reader: _Reader, path: Path) -> list[list[str]]:
     """Curated expansion groups; the file is optional (the vocabulary expands on its own)."""
@@ -445,27 +248,16 @@ def _read_synonyms(reader: _Reader, path: Path) -> list[list[str]]:
     data = reader.read_mapping(path, "groups", list)
     if data is None:
         return []
-    groups = []
-    for number, group in enumerate(data["groups"], start=1):
-        phrases = _str_list(group) if isinstance(group, list) else None
-        if phrases is None or len(phrases) < 2:
-            reader.problem(path, _line(data, "groups"),
-                           f"group {number}: needs a list of at least two phrases")
-            continue
-        groups.append([" ".join(p.split()) for p in phrases])
-    return groups
+    try:
+        return SynonymsSchema().load(data)["groups"]
+    except ValidationError as exc:
+        for index, messages in exc.messages["groups"].items():
+            for message in messages:
+                reader.problem(path, line_of(data, "groups"), f"group {index + 1}: {message}")
+    return []
 
 
-# -- documents ------------------------------------------------------------------------------
-
-def _check_document(reader: _Reader, path: Path | str, line: int | None, text: str) -> bool:
-    if not text.strip():
-        reader.problem(path, line, "document is empty")
-        return False
-    return True
-
-
-def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, dict[str, Any]] | None,
+def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, _Catalogued] | None,
                    catalog_path: Path) -> list[Source]:
     """The articles, each joined with its catalog entry. With no readable catalog, articles are
     still checked (UTF-8, not empty) but not reported as missing from it: one error, not six."""
@@ -475,25 +267,27 @@ def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, dict[str
         reader.problem(seeds_dir, None, "no articles (*.txt) found")
     for path in files:
         source_id = path.stem
-        if not _SOURCE_ID.match(source_id):
+        if not SOURCE_ID.match(source_id):
             reader.problem(path, None, f"file name {path.name!r} does not make a valid source id")
             continue
         text = reader.read_text(path)
-        if text is None or not _check_document(reader, path, None, text):
+        if text is None:
+            continue
+        if not text.strip():
+            reader.problem(path, None, DOCUMENT_EMPTY)
             continue
         if catalog is None:
             continue
-        meta = catalog.get(source_id)
-        if meta is None:
+        entry = catalog.get(source_id)
+        if entry is None:
             reader.problem(catalog_path, None, f"no entry for source {source_id!r} ({path.name})")
             continue
-        sources.append(Source(source_id, meta["title"], meta["publisher"], meta["url"],
-                              meta["retrieved"], meta["license"], meta["last_reviewed"], text,
-                              str(path)))
+        if entry.record is not None:
+            sources.append(Source(id=source_id, text=text, path=str(path), **entry.record))
     stems = {p.stem for p in files}
-    for source_id, meta in (catalog or {}).items():
+    for source_id, entry in (catalog or {}).items():
         if source_id not in stems:
-            reader.problem(catalog_path, meta["line"],
+            reader.problem(catalog_path, entry.line,
                            f"source {source_id!r} has no article file {source_id}.txt")
     return sources
 
@@ -502,6 +296,7 @@ def read_pages(reader: _Reader, pages_path: Path, limit: int | None = None) -> l
     """Read documents from a JSONL file with the fields id, title, url, publisher, license, text."""
     sources: list[Source] = []
     seen: dict[str, int] = {}
+    schema = PageSchema()
     try:
         handle = pages_path.open("rb")
     except OSError as exc:
@@ -525,27 +320,24 @@ def read_pages(reader: _Reader, pages_path: Path, limit: int | None = None) -> l
             if not isinstance(record, dict):
                 reader.problem(pages_path, number, "expected a JSON object")
                 continue
-            missing = [f for f in PAGE_FIELDS if f not in record]
-            if missing:
-                reader.problem(pages_path, number, f"missing field(s) {missing}")
-                continue
-            page_id, title, text = record["id"], record["title"], record["text"]
-            if not isinstance(page_id, str) or not _SOURCE_ID.match(page_id):
-                reader.problem(pages_path, number, f"id {page_id!r} is not a valid source id")
-                continue
-            if page_id in seen:
-                reader.problem(pages_path, number, f"duplicate id {page_id!r} "
-                                                   f"(first on line {seen[page_id]})")
-                continue
-            seen[page_id] = number
-            if not isinstance(title, str) or not isinstance(text, str):
-                reader.problem(pages_path, number, "title and text must be strings")
-                continue
-            if not _check_document(reader, pages_path, number, text):
-                continue
-            sources.append(Source(page_id, title.strip() or page_id, record.get("publisher"),
-                                  record.get("url"), None, record.get("license"), None, text,
-                                  f"{pages_path}:{number}"))
+            page, problems = schema.check(record, number)
+            # A page with all its fields and a good id takes that id, even if it is otherwise
+            # wrong: a later page with the same id is reported as the duplicate.
+            try:
+                page_id = schema.identify(record) if schema.complete(record) else None
+            except ValidationError:
+                page_id = None
+            if page_id is not None:
+                if page_id in seen:
+                    reader.problem(pages_path, number, f"duplicate id {page_id!r} "
+                                                       f"(first on line {seen[page_id]})")
+                    continue
+                seen[page_id] = number
+            reader.problems_of(pages_path, problems)
+            if page is not None:
+                sources.append(Source(page["id"], page["title"], page["publisher"], page["url"],
+                                      None, page["license"], None, page["text"],
+                                      f"{pages_path}:{number}"))
     return sources
 
 

@@ -11,6 +11,8 @@ the segment and the arrays hold exactly the same tokens.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from whoosh.analysis import StemmingAnalyzer
@@ -27,8 +29,19 @@ class Analyzed:
 
     words: list[str]
     stems: list[str]
-    starts: list[int]
-    ends: list[int]
+    starts: Sequence[int]
+    ends: Sequence[int]
+
+    def pack(self) -> tuple[str, str, bytes, bytes]:
+        """A form that crosses a process boundary cheaply (tokens hold no spaces)."""
+        return (" ".join(self.words), " ".join(self.stems), array("i", self.starts).tobytes(),
+                array("i", self.ends).tobytes())
+
+    @classmethod
+    def unpack(cls, packed: tuple[str, str, bytes, bytes]) -> Analyzed:
+        words, stems, starts, ends = packed
+        return cls(words.split(" ") if words else [], stems.split(" ") if stems else [],
+                   array("i", starts), array("i", ends))
 
 
 class Analysis:

@@ -297,14 +297,15 @@ def build(seeds_dir: Path | str, index_dir: Path | str, pages: Path | str | None
     started = time.monotonic()
     index_dir = Path(index_dir)
     seeds = load(seeds_dir, pages, pages_limit)
-    with build_lock(index_dir, wait_seconds):
+    # The worker processes start before the lock is taken, so none of them holds it (a lock
+    # held by an orphaned worker would outlive a killed build).
+    with analysed_sources(seeds, processes) as made, build_lock(index_dir, wait_seconds):
         # Taken under the lock, so generation names sort in the order they were switched in.
         now = dt.datetime.now(dt.UTC)
         tmp = index_dir / f"{TMP_PREFIX}{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
         try:
             tmp.mkdir()
-            with analysed_sources(seeds, processes) as made:
-                snippets, sources = _write_segment(tmp, made, progress, started)
+            snippets, sources = _write_segment(tmp, made, progress, started)
             _check_caveat_targets(seeds, snippets, from_pages=pages is not None)
             duplicates = duplicate_groups(snippets)
             manifest = _manifest(seeds, snippets, sources, duplicates, now)

@@ -6,8 +6,11 @@ and benchmarks call `make_snippets` for the snippets alone.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import multiprocessing
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -105,12 +108,34 @@ _WORKER_MAKER: SnippetMaker | None = None
 
 def _start_worker(seeds: Seeds) -> None:
     global _WORKER_MAKER
+    _die_with_parent()
     _WORKER_MAKER = SnippetMaker(seeds)
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to end this worker when the build process dies (a killed
+    build must not leave workers behind)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still applies
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _worker_source(number: int):
     assert _WORKER_MAKER is not None
-    return _WORKER_MAKER.analysed_source(number)
+    snippets, record, fields = _WORKER_MAKER.analysed_source(number)
+    return snippets, record, [{name: None if value is None else value.pack()
+                               for name, value in field.items()} for field in fields]
+
+
+def _unpacked(made):
+    for snippets, record, fields in made:
+        yield snippets, record, [{name: None if value is None else Analyzed.unpack(value)
+                                  for name, value in field.items()} for field in fields]
 
 
 @contextmanager
@@ -124,7 +149,7 @@ def analysed_sources(seeds: Seeds, processes: int | None = None
     if processes:
         # fork: the workers inherit the loaded seeds instead of reading them again.
         pool = multiprocessing.get_context("fork").Pool(processes, _start_worker, (seeds,))
-        made = pool.imap(_worker_source, range(len(seeds.sources)), chunksize=16)
+        made = _unpacked(pool.imap(_worker_source, range(len(seeds.sources)), chunksize=16))
     else:
         pool = None
         maker = SnippetMaker(seeds)

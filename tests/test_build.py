@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
+from conftest import CORPUS, SEEDS
 
 from index import store
 from index.build import (
@@ -454,28 +454,23 @@ def test_build_refuses_while_another_build_holds_the_lock(tmp_path, seeds_dir):
 def test_build_with_wait_proceeds_once_the_lock_is_released(tmp_path, seeds_dir):
     index_dir = tmp_path / "index"
     holding = threading.Event()
-    seeds_read = threading.Event()
     released_at: list[float] = []
 
-    def hold_lock_until_build_is_waiting() -> None:
+    def hold_lock_for_a_while() -> None:
+        # The build takes the lock before it makes snippets (it writes them as they come),
+        # so it is waiting for the lock while this holds it.
         with build_lock(index_dir):
             holding.set()
-            seeds_read.wait(timeout=10)
-            time.sleep(0.3)  # the build is now waiting for the lock
+            time.sleep(0.5)
             released_at.append(time.monotonic())
 
-    def progress(documents: int, snippets: int, elapsed: float) -> None:
-        if documents == 5:  # every seed read; the lock comes next
-            seeds_read.set()
-
-    holder = threading.Thread(target=hold_lock_until_build_is_waiting)
+    holder = threading.Thread(target=hold_lock_for_a_while)
     holder.start()
     try:
         assert holding.wait(timeout=10)
-        result = build(seeds_dir, index_dir, progress=progress, wait_seconds=10)
+        result = build(seeds_dir, index_dir, wait_seconds=10)
         finished_at = time.monotonic()
     finally:
-        seeds_read.set()
         holder.join(timeout=10)
     assert released_at and finished_at > released_at[0]
     assert current_generation(index_dir) == result.generation
@@ -574,3 +569,20 @@ def test_bad_pages_file_names_file_and_line(tmp_path, seeds_dir, third_line, rea
     assert reason in problem.reason
     assert f"{pages}:3: " in str(raised.value)
     assert not index_dir.exists()
+
+
+def test_a_build_with_worker_processes_writes_what_an_inline_build_writes(tmp_path):
+    """Large builds make snippets in worker processes; the generation must not depend on it."""
+    if not CORPUS.is_file():
+        pytest.skip(f"{CORPUS} is not there")
+    pages = tmp_path / "pages.jsonl"
+    with CORPUS.open(encoding="utf-8") as corpus:
+        pages.write_text("".join(line for _, line in zip(range(120), corpus, strict=False)),
+                         encoding="utf-8")
+    inline = build(SEEDS, tmp_path / "inline", pages=pages, processes=0)
+    pooled = build(SEEDS, tmp_path / "pooled", pages=pages, processes=2)
+    assert inline.manifest["version"] == pooled.manifest["version"]
+    assert inline.manifest["counts"] == pooled.manifest["counts"]
+    for name in ("scoring.bin", "scoring.json", "sources.json", "duplicates.json"):
+        assert (inline.generation / name).read_bytes() == (pooled.generation / name).read_bytes()
+    assert stored_records(inline.generation) == stored_records(pooled.generation)

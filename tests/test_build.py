@@ -577,7 +577,7 @@ def test_a_build_with_worker_processes_writes_what_an_inline_build_writes(tmp_pa
         pytest.skip(f"{CORPUS} is not there")
     pages = tmp_path / "pages.jsonl"
     with CORPUS.open(encoding="utf-8") as corpus:
-        pages.write_text("".join(line for _, line in zip(range(120), corpus, strict=False)),
+        pages.write_text("".join(line for _, line in zip(range(25), corpus, strict=False)),
                          encoding="utf-8")
     inline = build(SEEDS, tmp_path / "inline", pages=pages, processes=0)
     pooled = build(SEEDS, tmp_path / "pooled", pages=pages, processes=2)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import threading
 import weakref
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app
 
 from index.lru import LRU
 from index.search import Generation, Hit, IndexReader
@@ -53,20 +54,20 @@ def highlight(hit: Hit) -> str:
 
 # What a snippet's JSON holds besides its score and highlight, made once per generation and
 # snippet (a generation never changes) and shared by every answer that shows the snippet.
-_PREPARED: weakref.WeakKeyDictionary[Generation, LRU[dict[str, Any]]] = \
+_PREPARED: weakref.WeakKeyDictionary[Generation, LRU[tuple[dict[str, Any], str]]] = \
     weakref.WeakKeyDictionary()
 _PREPARED_LOCK = threading.Lock()
 PREPARED_PER_GENERATION = 20_000
 
 
-def _prepared(gen: Generation, record: dict[str, Any]) -> dict[str, Any]:
+def _prepared(gen: Generation, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
     with _PREPARED_LOCK:
         kept = _PREPARED.get(gen)
         if kept is None:
             kept = _PREPARED[gen] = LRU(PREPARED_PER_GENERATION)
     found = kept.get(record["id"])
     if found is None:
-        found = kept.put(record["id"], {
+        prepared = {
             "id": record["id"],
             "text": record["text"],
             "conditions": record["conditions"],
@@ -86,13 +87,28 @@ def _prepared(gen: Generation, record: dict[str, Any]) -> dict[str, Any]:
                 "retrieved": record.get("retrieved"),
                 "text_sha256": record["text_sha256"],
             },
-        })
+        }
+        # The dict, and its JSON without the closing brace (score and highlight follow).
+        found = kept.put(record["id"], (prepared, _json(prepared)[:-1]))
     return found
 
 
 def snippet(gen: Generation, hit: Hit) -> dict[str, Any]:
     """A hit as the API shows it (shares the prepared parts: treat as read-only)."""
-    return dict(_prepared(gen, hit.record), score=hit.score, highlight=highlight(hit))
+    return dict(_prepared(gen, hit.record)[0], score=hit.score, highlight=highlight(hit))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def search_response(gen: Generation, head: dict[str, Any], hits: list[Hit]) -> Response:
+    """A search answer (SearchResponseSchema) as JSON: each hit's prepared JSON with its score
+    and highlight appended, the generation's response caveats and index info."""
+    results = ",".join(f'{_prepared(gen, hit.record)[1]},"score":{_json(hit.score)},'
+                       f'"highlight":{_json(highlight(hit))}}}' for hit in hits)
+    body = _json(dict(head, caveats=response_caveats(gen), index=index_info(gen)))
+    return Response(f'{body[:-1]},"results":[{results}]}}', mimetype="application/json")
 
 
 def source(record: dict[str, Any], with_snippets: bool = False) -> dict[str, Any]:

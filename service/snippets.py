@@ -61,19 +61,18 @@ class SnippetSearch(MethodView):
                 text=text, conditions=tuple(conditions), sources=tuple(args["source"]),
                 max_grade=args["max_grade"], limit=args["limit"], offset=args["offset"]))
         words, phrases = (result.words, result.phrases) if result else split_query(text)
-        return {
+        # The schema above documents this answer; it is serialised from parts prepared once
+        # per generation (tests/test_api_spec.py validates answers against the schema).
+        return presenters.search_response(gen, {
             "query": {"q": text, "words": words, "phrases": phrases, "condition": conditions,
                       "code": codes, "source": args["source"], "max_grade": args["max_grade"]},
             "total": result.total if result else 0,
             "limit": args["limit"],
             "offset": args["offset"],
             "match": result.match if result else "all",
-            "results": [presenters.snippet(gen, hit) for hit in result.hits] if result else [],
             "suggestion": result.suggestion if result else None,
             "unmatched_codes": unmatched,
-            "caveats": presenters.response_caveats(gen),
-            "index": presenters.index_info(gen),
-        }
+        }, result.hits if result else [])
 
 
 @blp.route("/<string:snippet_id>")

@@ -237,6 +237,9 @@ class ScoringArrays:
             self._tokens = (arrays["tokens.offsets"], arrays["tokens.terms"],
                             arrays["tokens.starts"], arrays["tokens.ends"])
             self.dup_groups = arrays["doc.dup"]
+            # Whether a document's duplicate group has other members (computed at open).
+            self.has_duplicates = np.bincount(self.dup_groups)[self.dup_groups] > 1 \
+                if len(self.dup_groups) else np.zeros(0, dtype=bool)
             self.positions = arrays["doc.position"]
             self.grades = arrays["doc.grade"]
         except ArraysDamaged:

@@ -211,8 +211,10 @@ def _write_segment(tmp: Path, made, progress: Progress | None,
     snippets: list[dict] = []
     sources: list[dict] = []
     ix = store.create_whoosh(tmp)
-    # A memory pool large enough that the writer never spills sorted runs to disk.
-    writer = ix.writer(limitmb=WRITER_MEMORY_MB)
+    # A memory pool large enough that the writer never spills sorted runs to disk. The
+    # segment stays separate files, not one compound file: Whoosh reads a compound file
+    # through mmap and copies much of it into each worker's private memory.
+    writer = ix.writer(limitmb=WRITER_MEMORY_MB, compound=False)
     try:
         for made_snippets, record, analysed in made:
             sources.append(record)

@@ -25,7 +25,8 @@ from .arrays import ScoringArrays
 from .lru import LRU
 from .query import AllOf, AllWords, AnyOf, BestOf, Boost, Node, Phrase, Term
 
-RESULT_BUDGET = 2_000_000  # document numbers of kept concept and phrase results (12 B each)
+RESULT_BUDGET = 1_000_000  # document numbers of kept concept and phrase results (12 B each)
+_DENSE_FROM = 16  # a union of more postings than documents / this is marked, not sorted
 _EMPTY_DOCS = np.zeros(0, dtype=np.int32)
 _EMPTY_SCORES = np.zeros(0, dtype=np.float64)
 
@@ -160,8 +161,14 @@ class Evaluator:
         document's index among them."""
         results = [self._eval(p) for p in parts]
         docs = np.concatenate([r.docs for r in results]) if results else _EMPTY_DOCS
-        distinct, inverse = np.unique(docs, return_inverse=True)
-        return distinct, inverse, results
+        if len(docs) < self._arrays.documents // _DENSE_FROM:
+            distinct, inverse = np.unique(docs, return_inverse=True)
+            return distinct, inverse, results
+        # Many postings: mark them in a document-sized array instead of sorting them.
+        seen = np.zeros(self._arrays.documents, dtype=bool)
+        seen[docs] = True
+        distinct = np.flatnonzero(seen).astype(np.int32)
+        return distinct, (np.cumsum(seen) - 1)[docs], results
 
     def _any_of(self, parts, coordination: float | None) -> Scored:
         distinct, inverse, results = self._union(parts)

@@ -23,8 +23,8 @@ from .model import SearchQuery, SearchResult
 
 ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
 RESULT_CACHE_SIZE = 512  # answers kept per generation (least recently used go first)
-FILTER_CACHE_SIZE = 256  # document masks kept per generation for condition/source/grade filters
-RECORD_CACHE_SIZE = 20_000  # stored snippet records kept per generation
+FILTER_CACHE_BYTES = 4_000_000  # document masks kept per generation (a byte per snippet each)
+RECORD_CACHE_SIZE = 2_000  # stored snippet records kept per generation (about 3 kB each)
 # Errors that mean our code is wrong, not that the index is damaged: they stay 500s.
 _BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError,
          TypeError)
@@ -77,7 +77,7 @@ class Generation:
         self.analysis = Analysis(self._ix.schema["text"].analyzer)
         self.expander = planner.Expander(synonyms, self.analysis.query_stems)
         self.evaluator = Evaluator(self.arrays)
-        self.filters: LRU[np.ndarray] = LRU(FILTER_CACHE_SIZE)
+        self.filters: LRU[np.ndarray] = LRU(FILTER_CACHE_BYTES, size=lambda mask: mask.nbytes)
         self._results: LRU[SearchResult] = LRU(RESULT_CACHE_SIZE)
         self._records: LRU[dict[str, Any]] = LRU(RECORD_CACHE_SIZE)
         self._lock = threading.Lock()  # Whoosh searchers are not documented as thread-safe

@@ -158,7 +158,9 @@ def collapsed(gen: Generation, scored: Scored, limit: int) -> tuple[Ranked, int]
     if not len(scored):
         return [], 0
     groups = gen.arrays.dup_groups[scored.docs]
-    total = len(np.unique(groups))
+    # Most snippets have no duplicate: only the groups of those that do need counting.
+    shared = gen.arrays.has_duplicates[scored.docs]
+    total = len(scored) - int(shared.sum()) + len(np.unique(groups[shared]))
     wanted = min(limit, total)
     take = 2 * wanted + 10  # duplicates of the best can push some of them further down
     scores = scored.scores

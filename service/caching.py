@@ -14,12 +14,20 @@ from . import presenters
 CACHEABLE_PREFIXES = ("/v1/", "/infobutton")
 
 
+def _requested_url(environ) -> str:
+    """The URL as the client sent it (host, path, raw query string): what an answer depends
+    on. Read from the WSGI environment, as werkzeug's request.url re-quotes it each time."""
+    return (f"{environ.get('wsgi.url_scheme', '')}://{environ.get('HTTP_HOST', '')}"
+            f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+            f"?{environ.get('QUERY_STRING', '')}")
+
+
 def _conditional_get():
     """304 when the client already holds this answer for the generation in service."""
     if request.method != "GET" or not request.path.startswith(CACHEABLE_PREFIXES):
         return None
     try:
-        tag = presenters.etag(presenters.generation(), request.url)
+        tag = presenters.etag(presenters.generation(), _requested_url(request.environ))
     except IndexUnavailable:
         return None  # the view answers 503
     g.etag = tag

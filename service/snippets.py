@@ -13,6 +13,7 @@ from .codes import Coding
 from .errors import bad_parameter
 from .schemas import SearchArgs, SearchResponseSchema, SnippetDetailSchema
 
+SEARCH_ARGS = SearchArgs()
 blp = Blueprint("snippets", __name__, url_prefix="/v1/snippets",
                 description="Search paragraph-level snippets, each cited and caveated.")
 
@@ -32,7 +33,8 @@ def _resolve_codes(gen, codings: list[Coding]) -> tuple[list[str], list[str], li
 
 @blp.route("")
 class SnippetSearch(MethodView):
-    @blp.arguments(SearchArgs, location="query", unknown=RAISE, error_status_code=400)
+    # An instance, not the class: webargs would build a schema per request from a class.
+    @blp.arguments(SEARCH_ARGS, location="query", unknown=RAISE, error_status_code=400)
     @blp.response(200, SearchResponseSchema)
     @blp.alt_response(404, "NOT_FOUND")
     def get(self, args):

@@ -377,7 +377,7 @@ def test_check_finds_no_problem_in_a_good_index(built_index):
 
 def test_check_reports_a_truncated_segment_file(tmp_path, built_index):
     index_dir = copy_index(built_index, tmp_path / "index")
-    segment = next(current_generation(index_dir).glob("*.seg"))
+    segment = next(current_generation(index_dir).glob("*.pst"))
     segment.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])
     _, problems = check(index_dir)
     # Found by the manifest's checksums, before Whoosh is asked to read the file.
@@ -387,7 +387,7 @@ def test_check_reports_a_truncated_segment_file(tmp_path, built_index):
 
 def test_check_reports_bytes_changed_inside_a_segment_file(tmp_path, built_index):
     index_dir = copy_index(built_index, tmp_path / "index")
-    segment = next(current_generation(index_dir).glob("*.seg"))
+    segment = next(current_generation(index_dir).glob("*.pst"))
     data = bytearray(segment.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one bit pattern different
     segment.write_bytes(bytes(data))

@@ -26,8 +26,6 @@ import requests
 from api_helpers import ACCEPTANCE, SEEDS, add_article, assert_problem
 from click.testing import CliRunner
 from server_helpers import SKIP_SERVER, SNIPPETS, Server
-from whoosh.filedb.compound import CompoundStorage
-from whoosh.filedb.filestore import FileStorage
 
 from index import store
 from index.build import CURRENT, TMP_PREFIX, build, generations
@@ -101,35 +99,24 @@ def snippets_check(index_dir: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def segment_file(generation: Path) -> Path:
-    segments = sorted(generation.glob("*.seg"))
-    assert len(segments) == 1, segments  # one commit of one writer: one compound segment
-    return segments[0]
+def segment_file(generation: Path, suffix: str = ".pst") -> Path:
+    """One file of the generation's Whoosh segment (one writer, one commit: one segment, kept
+    as separate files): ".pst" the postings, ".trm" the term dictionary, "._stored.col" the
+    stored fields."""
+    found = sorted(p for p in generation.glob(f"*{suffix}") if p.name.startswith("MAIN_"))
+    assert len(found) == 1, found
+    return found[0]
 
 
-def part_span(segment: Path, suffix: str) -> tuple[int, int]:
-    """(offset, length) of one part (file) inside a compound segment file: "._stored.col" the
-    stored fields, ".trm" the term dictionary, ".pst" the postings. The order of the parts in
-    the file differs from build to build, so "the middle of the file" would damage a different
-    part each run; the middle of one part is the same kind of damage every time."""
-    storage = FileStorage(str(segment.parent), supports_mmap=False, readonly=True)
-    compound = CompoundStorage(storage.open_file(segment.name), use_mmap=False)
-    try:
-        spans = [(entry["offset"], entry["length"]) for name, entry in compound._dir.items()
-                 if name.endswith(suffix)]
-    finally:
-        compound.close()
-    assert len(spans) == 1, (suffix, spans)
-    return spans[0]
-
-
-def corrupt_middle(segment: Path, suffix: str, count: int = 64) -> None:
-    """Overwrite `count` bytes in the middle of one part with fixed pseudo-random bytes."""
-    offset, length = part_span(segment, suffix)
+def corrupt_middle(generation: Path, suffix: str, count: int = 64) -> None:
+    """Overwrite `count` bytes in the middle of one segment file with fixed pseudo-random
+    bytes."""
+    part = segment_file(generation, suffix)
+    length = part.stat().st_size
     assert length > 4 * count
-    start = offset + length // 2
+    start = length // 2
     garbage = random.Random(20261121).randbytes(count)
-    with segment.open("r+b") as handle:
+    with part.open("r+b") as handle:
         handle.seek(start)
         assert handle.read(count) != garbage
         handle.seek(start)
@@ -213,15 +200,6 @@ def test_generation_deleted_while_the_app_has_it_open(tmp_path):
 
 # -- c. damaged segment files ----------------------------------------------------------------
 
-# Whoosh opens the segment file before reading its directory and does not close it when that
-# read fails (whoosh/reading.py SegmentReader -> codec/base.py open_compound_file): the handle is
-# closed when collected, with a ResourceWarning. No descriptors pile up (checked by hand over
-# 300 requests), so only that warning is let through here.
-UNCLOSED_SEGMENT = ("ignore:Exception ignored in. <_io.FileIO name='[^']*[.]seg'"
-                    ":pytest.PytestUnraisableExceptionWarning")
-
-
-@pytest.mark.filterwarnings(UNCLOSED_SEGMENT)
 @pytest.mark.parametrize("keep", [0.5, 0.0], ids=["half", "empty"])
 def test_truncated_segment_is_503_with_the_reason_until_a_good_build(tmp_path, keep):
     index_dir = tmp_path / "index"
@@ -252,7 +230,7 @@ def test_corrupted_segment_never_gives_a_500_and_a_good_build_recovers(tmp_path,
     with running_app(index_dir) as client:
         ids = [hit["id"] for hit in client.get("/v1/snippets?limit=50").get_json()["results"]]
     assert ids
-    corrupt_middle(segment_file(damaged.generation), PARTS[part])
+    corrupt_middle(damaged.generation, PARTS[part])
     with running_app(index_dir) as client:  # a fresh app: nothing of the index cached yet
         assert_no_500(client, ids)
         repaired = build(SEEDS, index_dir)
@@ -264,7 +242,7 @@ def test_corrupted_segment_never_gives_a_500_and_a_good_build_recovers(tmp_path,
 def test_corrupted_segment_is_reported_by_readyz_search_and_check(tmp_path, part):
     index_dir = tmp_path / "index"
     damaged = build(SEEDS, index_dir)
-    corrupt_middle(segment_file(damaged.generation), PARTS[part])
+    corrupt_middle(damaged.generation, PARTS[part])
     unmet = []
     with running_app(index_dir) as client:
         ready = client.get("/readyz")

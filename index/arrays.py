@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from .analysis import Analyzed
+from .query import DISMAX_TIEBREAK, FIELD_BOOSTS
 
-FORMAT = 1
+FORMAT = 2
 HEADER = "scoring.json"
 DATA = "scoring.bin"
 SCORED_FIELDS = ("text", "title", "section")
@@ -126,6 +127,9 @@ class ArraysWriter:
             arrays[f"{name}.offsets"] = offsets
             arrays[f"{name}.docs"] = docs
             arrays[f"{name}.scores"] = numerators[terms] * weights / (weights + factors[docs])
+        words, word_arrays = _one_word_concepts(arrays, {n: p.terms for n, p in
+                                                           self._scored.items()}, count)
+        arrays.update(word_arrays)
         keys, key_offsets = self._position_keys()
         arrays["text.keys"], arrays["text.key_offsets"] = keys, key_offsets
         arrays["tokens.terms"] = np.asarray(self._tokens, dtype=np.int32)
@@ -142,10 +146,13 @@ class ArraysWriter:
             arrays[f"doc.{name}"] = np.asarray(values, dtype=np.int32)
         terms = {name: list(p.terms) for name, p in (*self._scored.items(),
                                                       *self._keywords.items())}
+        terms["word"] = words
         _write(directory, arrays, {
             "format": FORMAT, "documents": count,
             "first_id": self._ids[0] if self._ids else None,
-            "last_id": self._ids[-1] if self._ids else None, "terms": terms})
+            "last_id": self._ids[-1] if self._ids else None, "terms": terms,
+            "word_concept": {"fields": [[f, w] for f, w in FIELD_BOOSTS.items()],
+                             "tiebreak": DISMAX_TIEBREAK}})
         return [HEADER, DATA]
 
     def _position_keys(self) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +167,39 @@ class ArraysWriter:
         offsets = np.zeros(len(self._scored["text"].terms) + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=len(offsets) - 1), out=offsets[1:])
         return keys[order], offsets
+
+
+def _one_word_concepts(arrays: dict[str, np.ndarray], terms: dict[str, dict[str, int]],
+                       count: int) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Every stem's one-word concept scored at build time: what BestOf over the stem in each
+    field (weighted by FIELD_BOOSTS, DISMAX_TIEBREAK) gives at search time, with the same
+    arithmetic in the same order, so a plain word costs one slice."""
+    words: dict[str, int] = {}
+    parts = []
+    for number, (field, weight) in enumerate(FIELD_BOOSTS.items()):
+        to_word = np.array([words.setdefault(t, len(words)) for t in terms[field]],
+                           dtype=np.int64)
+        offsets, scores = arrays[f"{field}.offsets"], arrays[f"{field}.scores"]
+        field_terms = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        parts.append((to_word[field_terms], arrays[f"{field}.docs"],
+                      scores * weight if weight != 1.0 else scores, number))
+    word = np.concatenate([p[0] for p in parts])
+    docs = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    scores = np.concatenate([p[2] for p in parts])
+    # Stable: within a (word, document), the fields stay in FIELD_BOOSTS order.
+    order = np.argsort(word * max(count, 1) + docs, kind="stable")
+    key = (word * max(count, 1) + docs)[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else \
+        np.zeros(0, dtype=np.int64)
+    scores = scores[order]
+    total = np.add.reduceat(scores, starts) if len(key) else scores
+    best = np.maximum.reduceat(scores, starts) if len(key) else scores
+    combined = best + DISMAX_TIEBREAK * (total - best) if DISMAX_TIEBREAK else best
+    offsets = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(word[order][starts], minlength=len(words)), out=offsets[1:])
+    return list(words), {"word.offsets": offsets,
+                         "word.docs": (key[starts] % max(count, 1)).astype(np.int32),
+                         "word.scores": combined}
 
 
 def _write(directory: Path, arrays: dict[str, np.ndarray], header: dict[str, Any]) -> None:
@@ -231,7 +271,11 @@ class ScoringArrays:
                 name: FieldPostings({t: i for i, t in enumerate(terms[name])},
                                     arrays[f"{name}.offsets"], arrays[f"{name}.docs"],
                                     arrays.get(f"{name}.scores"))
-                for name in (*SCORED_FIELDS, *KEYWORD_FIELDS)}
+                for name in (*SCORED_FIELDS, *KEYWORD_FIELDS, "word")}
+            concept = header["word_concept"]
+            # The one-word concepts hold for the weights they were scored with.
+            self.word_signature = (tuple((f, w) for f, w in concept["fields"]),
+                                   concept["tiebreak"])
             self.keys, self.key_offsets = arrays["text.keys"], arrays["text.key_offsets"]
             self.text_terms: list[str] = terms["text"]
             self._tokens = (arrays["tokens.offsets"], arrays["tokens.terms"],

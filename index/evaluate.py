@@ -25,7 +25,7 @@ from .arrays import ScoringArrays
 from .lru import LRU
 from .query import AllOf, AllWords, AnyOf, BestOf, Boost, Node, Phrase, Term
 
-RESULT_BUDGET = 1_000_000  # document numbers of kept concept and phrase results (12 B each)
+RESULT_BUDGET = 500_000  # document numbers of kept concept and phrase results (12 B each)
 _DENSE_FROM = 16  # a union of more postings than documents / this is marked, not sorted
 _EMPTY_DOCS = np.zeros(0, dtype=np.int32)
 _EMPTY_SCORES = np.zeros(0, dtype=np.float64)
@@ -186,6 +186,9 @@ class Evaluator:
         return Scored(distinct, (total + (matched - 1) * step) * shrink)
 
     def _best_of(self, node: BestOf) -> Scored:
+        word = self._one_word(node)
+        if word is not None:
+            return word
         distinct, inverse, results = self._union(node.alternatives)
         if not len(distinct):
             return EMPTY
@@ -196,6 +199,18 @@ class Evaluator:
             return Scored(distinct, best)
         total = np.bincount(inverse, weights=scores, minlength=len(distinct))
         return Scored(distinct, best + node.tiebreak * (total - best))
+
+    def _one_word(self, node: BestOf) -> Scored | None:
+        """The build's score of a one-word concept (a stem in every field, weighted as the
+        arrays were built), or None when `node` is something else."""
+        alternatives = node.alternatives
+        if not alternatives or any(type(a) is not Term for a in alternatives):
+            return None
+        stem = alternatives[0].stem
+        if any(a.stem != stem for a in alternatives) or self._arrays.word_signature != (
+                tuple((a.field, a.weight) for a in alternatives), node.tiebreak):
+            return None
+        return self._term("word", stem)
 
     def _boost(self, node: Boost) -> Scored:
         core = self._eval(node.core)

@@ -22,9 +22,9 @@ from .lru import LRU
 from .model import SearchQuery, SearchResult
 
 ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
-RESULT_CACHE_SIZE = 512  # answers kept per generation (least recently used go first)
+RESULT_CACHE_SIZE = 256  # answers kept per generation (least recently used go first)
 FILTER_CACHE_BYTES = 4_000_000  # document masks kept per generation (a byte per snippet each)
-RECORD_CACHE_SIZE = 2_000  # stored snippet records kept per generation (about 3 kB each)
+RECORD_CACHE_SIZE = 1_000  # stored snippet records kept per generation (about 3 kB each)
 # Errors that mean our code is wrong, not that the index is damaged: they stay 500s.
 _BUGS = (AttributeError, NameError, ImportError, AssertionError, NotImplementedError,
          TypeError)

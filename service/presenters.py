@@ -57,7 +57,7 @@ def highlight(hit: Hit) -> str:
 _PREPARED: weakref.WeakKeyDictionary[Generation, LRU[tuple[dict[str, Any], str]]] = \
     weakref.WeakKeyDictionary()
 _PREPARED_LOCK = threading.Lock()
-PREPARED_PER_GENERATION = 2_000  # about 5 kB each
+PREPARED_PER_GENERATION = 1_000  # about 5 kB each
 
 
 def _prepared(gen: Generation, record: dict[str, Any]) -> tuple[dict[str, Any], str]:

@@ -180,3 +180,22 @@ def test_the_arrays_hold_whooshs_field_lengths_and_token_spans(generation, whoos
                   for t in analyzer(text, chars=True, mode="index")]
         names = generation.arrays.text_terms
         assert [(names[t], s, e) for t, s, e in zip(terms, starts, ends, strict=True)] == tokens
+
+
+def test_one_word_concepts_scored_at_build_equal_the_concept_scored_at_search(generation):
+    """A plain word's concept (the stem in text, section and title) is one slice of arrays the
+    build scored; it must be exactly what scoring the concept's alternatives gives."""
+    prepared = Evaluator(generation.arrays)
+    by_parts = Evaluator(generation.arrays)
+    by_parts._one_word = lambda node: None  # score the alternatives, as any other concept
+    stems = generation.arrays.fields["word"].terms
+    assert len(stems) > 100
+    for stem in sorted(stems)[::7]:
+        node = BestOf(tuple(Term(field, stem, weight)
+                            for field, weight in planner.FIELD_BOOSTS.items()))
+        assert prepared._one_word(node) is not None
+        got, want = prepared.scores(node), by_parts.scores(node)
+        assert got.docs.tolist() == want.docs.tolist(), stem
+        assert got.scores.tolist() == want.scores.tolist(), stem  # exactly, not nearly
+    other = BestOf((Term("text", "pain", 1.0), Term("section", "pain", 0.5)))
+    assert prepared._one_word(other) is None

@@ -167,7 +167,7 @@ def switch_current(index_dir: Path, generation: Path) -> None:
 
 def current_pointer(index_dir: Path | str) -> str:
     """The name CURRENT points at (one readlink, cheap enough for every request)."""
-    pointer = Path(index_dir) / CURRENT
+    pointer = os.path.join(index_dir, CURRENT)
     try:
         return os.readlink(pointer)
     except FileNotFoundError:

@@ -7,6 +7,7 @@ hits and a total (index/model.py), found by index/retrieval.py.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -28,12 +29,14 @@ class IndexReader:
 
     def __init__(self, index_dir: Path | str):
         self.index_dir = Path(index_dir)
+        self._index_dir = str(self.index_dir)
         self._current: Generation | None = None
         self._previous: Generation | None = None
         self._lock = threading.Lock()
 
     def generation(self) -> Generation:
-        name = Path(current_pointer(self.index_dir)).name
+        # Called on every request: string operations, not pathlib.
+        name = os.path.basename(current_pointer(self._index_dir))
         current = self._current
         if current is not None and current.name == name:
             return current

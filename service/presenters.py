@@ -98,8 +98,8 @@ def snippet(gen: Generation, hit: Hit) -> dict[str, Any]:
     return dict(_prepared(gen, hit.record)[0], score=hit.score, highlight=highlight(hit))
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+# One encoder for every call: json.dumps with arguments builds a new one each time.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def search_response(gen: Generation, head: dict[str, Any], hits: list[Hit]) -> Response:

@@ -55,7 +55,9 @@ def _summary(manifest: dict) -> str:
     counts = manifest["counts"]
     lines = [
         f"index version {manifest['version']}  generation {manifest['generation']}",
-        f"built at {manifest['built_at']} in {manifest['build_seconds']:.2f}s",
+        f"built at {manifest['built_at']} in {manifest['build_seconds']:.2f}s"
+        + (f", peak memory {manifest['build_peak_rss_mb']:,.0f} MB"
+           if manifest.get("build_peak_rss_mb") is not None else ""),
         f"sources {counts['sources']:,}  snippets {counts['snippets']:,}",
     ]
     if counts["sources"] <= 20:

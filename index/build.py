@@ -34,7 +34,7 @@ __all__ = ["BuildResult", "build", "check", "make_snippets", "snippet_id"]
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "8"
+PIPELINE_VERSION = "9"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -222,12 +222,11 @@ def _write_segment(tmp: Path, made, progress: Progress | None,
                 snippet["dup_key"] = duplicate_key(snippet["text"])
                 text, title, section = fields["text"], fields["title"], fields["section"]
                 doc = store.to_document(snippet)
-                doc.update(text=text.stems, _stored_text=snippet["text"],
-                           title=title.stems, _stored_title=snippet["title"],
+                doc.update(id=snippet["id"], text=text.stems, title=title.stems,
                            spell_text=sorted(set(text.words) - spelled))
                 spelled.update(text.words)
                 if section is not None:
-                    doc.update(section=section.stems, _stored_section=snippet["section"])
+                    doc["section"] = section.stems
                 writer.add_document(**doc)
                 arrays.add(snippet["id"], fields,
                            {"conditions": snippet["conditions"],
@@ -346,7 +345,8 @@ def check(index_dir: Path | str) -> tuple[dict[str, Any], list[str]]:
         try:
             with ix.searcher() as searcher:
                 total = searcher.doc_count()
-                per_source = Counter(f["source_id"] for f in searcher.all_stored_fields())
+                per_source = Counter(store.from_stored(f)["source_id"]
+                                     for f in searcher.all_stored_fields())
         finally:
             ix.close()
     except Exception as exc:  # any Whoosh failure means the index is damaged

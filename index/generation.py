@@ -89,8 +89,10 @@ class Generation:
         if not self._searcher.is_atomic() or count != arrays.documents:
             raise IndexUnavailable(f"index generation {self.name}: the scoring arrays hold "
                                    f"{arrays.documents} snippets, the Whoosh index {count}")
-        if count and (self._searcher.stored_fields(0)["id"] != arrays.first_id or
-                      self._searcher.stored_fields(count - 1)["id"] != arrays.last_id):
+        def stored_id(docnum: int) -> str:
+            return store.from_stored(self._searcher.stored_fields(docnum))["id"]
+
+        if count and (stored_id(0) != arrays.first_id or stored_id(count - 1) != arrays.last_id):
             raise IndexUnavailable(f"index generation {self.name}: the scoring arrays and the "
                                    "Whoosh index number the snippets differently")
 
@@ -148,7 +150,7 @@ class Generation:
                                        f"its manifest says {self.manifest['counts']['snippets']}")
             if count:
                 searcher.stored_fields(count - 1)
-                first = searcher.stored_fields(0)["text"]
+                first = store.from_stored(searcher.stored_fields(0))["text"]
         if count:
             words = self.analysis.query_stems(first)[:1]
             if words:

@@ -31,38 +31,26 @@ SIDE_FILES = ("sources.json", "conditions.json", "caveats.json", "synonyms.json"
 
 def make_schema() -> Schema:
     # The build gives text, title and section as lists of stems (index/analysis.py), which
-    # Whoosh indexes as they are; the analyzer is what queries and key terms are analysed by.
+    # Whoosh indexes as they are; the analyzer is what key terms are analysed by. Only what
+    # Whoosh is asked about is indexed: the id (lookups), the text (key terms, and word
+    # frequencies for spelling), the title and section (their lengths are BM25F's), and the
+    # spelling words; scores, filters and browsing use the scoring arrays. Whoosh's writer
+    # looks up a field length for every posting it writes, and for a field without lengths
+    # (not scorable) that is a stat() of a file that is not there (a third of a build), so
+    # the indexed fields are scorable.
     stemmed = make_analyzer()
-    # Whoosh's writer looks up a field length for every posting it writes, and for a field
-    # without lengths (not scorable) that is a stat() of a file that is not there: about a
-    # third of a build. The indexed fields are therefore scorable, and only those Whoosh is
-    # asked about are indexed: the id (lookups), the text (key terms for feedback), the title
-    # and section, and the spelling words. Filters, browsing and scores use the scoring arrays.
     return Schema(
-        id=KEYWORD(stored=True, unique=True, scorable=True),
-        source_id=STORED,
+        id=KEYWORD(unique=True, scorable=True),
         # No positions: phrases are matched in the scoring arrays.
-        text=TEXT(stored=True, analyzer=stemmed, phrase=False),
+        text=TEXT(analyzer=stemmed, phrase=False),
         # Every distinct unstemmed word of the texts, once (at its first snippet): the words
         # spelling suggestions choose from (index/suggest.py).
         spell_text=KEYWORD(scorable=True),
-        title=TEXT(stored=True, analyzer=stemmed, phrase=False),
-        section=TEXT(stored=True, analyzer=stemmed, phrase=False),
-        lead_in=STORED,
-        paragraph=STORED,
-        position=STORED,
-        char_start=STORED,
-        char_end=STORED,
-        text_sha256=STORED,
-        conditions=STORED,  # comma-joined slugs
-        mentions=STORED,
-        focus=STORED,
-        reading_grade=STORED,
-        caveats=STORED,  # comma-joined ids
-        url=STORED,
-        retrieved=STORED,
-        # Same normalised text, same key: results collapse on it (see duplicates.json).
-        dup_key=STORED,
+        title=TEXT(analyzer=stemmed, phrase=False),
+        section=TEXT(analyzer=stemmed, phrase=False),
+        # The whole snippet record, as one stored value: Whoosh writes and reads stored
+        # fields one by one, and one field costs less than nineteen at both ends.
+        snippet=STORED,
     )
 
 
@@ -116,26 +104,13 @@ def read_json(path: Path) -> Any:
 
 
 def to_document(snippet: dict[str, Any]) -> dict[str, Any]:
-    """A snippet record as Whoosh fields (lists become comma-joined keywords)."""
-    doc = dict(snippet)
-    for name in ("conditions", "mentions", "caveats"):
-        doc[name] = ",".join(snippet[name])
-    for name in ("section", "focus"):
-        if doc[name] is None:
-            del doc[name]
-    return doc
+    """A snippet record as Whoosh's stored value (the indexed fields are added by the build)."""
+    return {"snippet": dict(snippet)}
 
 
 def from_stored(fields: dict[str, Any]) -> dict[str, Any]:
-    """Stored Whoosh fields back to a snippet record."""
-    record = dict(fields)
-    for name in ("conditions", "mentions", "caveats"):
-        value = record.get(name) or ""
-        record[name] = [v for v in value.split(",") if v]
-    # Whoosh does not store None, so optional fields come back missing: restore them.
-    for name in ("section", "focus", "lead_in", "url", "retrieved"):
-        record.setdefault(name, None)
-    return record
+    """Whoosh's stored fields of a snippet back to its record."""
+    return dict(fields["snippet"])
 
 
 def open_whoosh(generation: Path):

@@ -11,10 +11,11 @@ files, covered by the manifest's checksums like every other:
 
 Per scored field (text, title, section), postings in compressed-row form: `offsets[t]` ..
 `offsets[t + 1]` index `docs` (ascending document numbers) and `scores` (each posting's BM25F
-score without query boosts: Whoosh's formula, its idf, its average field length and its
-one-byte field lengths, read through its public reader API, so scores are Whoosh's). The text
-field also has `keys`: per term, sorted document << 32 | token position, for phrases; and the
-token stream of every document (term numbers and character spans) for highlighting. Keyword
+score without query boosts: Whoosh's formula, its idf, its average field length and its lossy
+one-byte field lengths, obtained from Whoosh itself, so scores are Whoosh's BM25F). The text
+field also has `keys`: per term, sorted document << 32 | token position, for phrases; each
+term's collection frequency; and the token stream of every document (term numbers and
+character spans) for highlighting. "word" holds every stem's one-word concept. Keyword
 fields (conditions, mentions, focus, source_id) have postings without scores; per document
 there is its duplicate group, its position in source order and its reading grade in tenths.
 """
@@ -33,7 +34,7 @@ import numpy as np
 from .analysis import Analyzed
 from .query import DISMAX_TIEBREAK, FIELD_BOOSTS
 
-FORMAT = 2
+FORMAT = 3
 HEADER = "scoring.json"
 DATA = "scoring.bin"
 SCORED_FIELDS = ("text", "title", "section")
@@ -81,6 +82,7 @@ class ArraysWriter:
         self._scored = {name: _Postings() for name in SCORED_FIELDS}
         self._keywords = {name: _Postings() for name in KEYWORD_FIELDS}
         self._lengths = {name: 0 for name in SCORED_FIELDS}
+        self._doc_lengths: dict[str, list[int]] = {name: [] for name in SCORED_FIELDS}
         self._tokens: list[int] = []
         self._token_docs: list[int] = []
         self._starts: list[int] = []
@@ -95,6 +97,7 @@ class ArraysWriter:
         doc = len(self._ids)
         self._ids.append(snippet_id)
         for name, analyzed in fields.items():
+            self._doc_lengths[name].append(0 if analyzed is None else len(analyzed.stems))
             if analyzed is not None:
                 self._scored[name].add(doc, analyzed.stems)
                 self._lengths[name] += len(analyzed.stems)
@@ -110,9 +113,13 @@ class ArraysWriter:
         self._per_doc["position"].append(position)
         self._per_doc["grade"].append(grade_tenths)
 
-    def write(self, directory: Path, field_lengths) -> list[str]:
-        """Write the two files; `field_lengths(field)` gives Whoosh's (one-byte, decoded) length
-        of that field for every document. Returns the file names."""
+    def distinct_lengths(self) -> set[int]:
+        """Every field length some document has (for `write`'s `encoded_length`)."""
+        return {n for lengths in self._doc_lengths.values() for n in lengths}
+
+    def write(self, directory: Path, encoded_length: dict[int, float]) -> list[str]:
+        """Write the two files; `encoded_length` maps each field length to what Whoosh's lossy
+        one-byte encoding of it decodes to (BM25F uses those). Returns the file names."""
         count = len(self._ids)
         arrays: dict[str, np.ndarray] = {}
         for name, postings in self._scored.items():
@@ -122,11 +129,15 @@ class ArraysWriter:
             numerators = np.array([(math.log(count / (int(n) + 1)) + 1) * (K1 + 1)
                                    for n in frequencies], dtype=np.float64)
             average = (self._lengths[name] / (count or 1)) or 1
-            lengths = np.asarray(field_lengths(name), dtype=np.float64)
+            lengths = np.array([encoded_length[n] for n in self._doc_lengths[name]],
+                               dtype=np.float64)
             factors = K1 * ((1 - B) + B * lengths / average)
             arrays[f"{name}.offsets"] = offsets
             arrays[f"{name}.docs"] = docs
             arrays[f"{name}.scores"] = numerators[terms] * weights / (weights + factors[docs])
+            if name == "text":  # collection frequencies: key terms and spelling use them
+                arrays["text.frequencies"] = np.bincount(terms, weights=weights,
+                                                         minlength=len(offsets) - 1)
         words, word_arrays = _one_word_concepts(arrays, {n: p.terms for n, p in
                                                            self._scored.items()}, count)
         arrays.update(word_arrays)
@@ -151,6 +162,7 @@ class ArraysWriter:
             "format": FORMAT, "documents": count,
             "first_id": self._ids[0] if self._ids else None,
             "last_id": self._ids[-1] if self._ids else None, "terms": terms,
+            "text_length": self._lengths["text"],
             "word_concept": {"fields": [[f, w] for f, w in FIELD_BOOSTS.items()],
                              "tiebreak": DISMAX_TIEBREAK}})
         return [HEADER, DATA]
@@ -278,6 +290,8 @@ class ScoringArrays:
                                    concept["tiebreak"])
             self.keys, self.key_offsets = arrays["text.keys"], arrays["text.key_offsets"]
             self.text_terms: list[str] = terms["text"]
+            self.text_frequencies = arrays["text.frequencies"]
+            self.text_length = int(header["text_length"])
             self._tokens = (arrays["tokens.offsets"], arrays["tokens.terms"],
                             arrays["tokens.starts"], arrays["tokens.ends"])
             self.dup_groups = arrays["doc.dup"]
@@ -297,6 +311,11 @@ class ScoringArrays:
         if not (len(self.dup_groups) == len(self.positions) == len(self.grades)
                 == self.documents == len(self._tokens[0]) - 1):
             raise ArraysDamaged(f"per-document arrays do not hold {self.documents} documents")
+
+    def text_frequency(self, term: str) -> float:
+        """How often a text term occurs in all texts (0 if never)."""
+        number = self.fields["text"].number(term)
+        return 0.0 if number is None else float(self.text_frequencies[number])
 
     def position_keys(self, number: int) -> np.ndarray:
         """Sorted document << 32 | position of a text term's every occurrence."""

@@ -16,6 +16,7 @@ import os
 import re
 import resource
 import shutil
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -34,7 +35,7 @@ __all__ = ["BuildResult", "build", "check", "make_snippets", "snippet_id"]
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "9"
+PIPELINE_VERSION = "10"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -220,13 +221,10 @@ def _write_segment(tmp: Path, made, progress: Progress | None,
             sources.append(record)
             for snippet, fields in zip(made_snippets, analysed, strict=True):
                 snippet["dup_key"] = duplicate_key(snippet["text"])
-                text, title, section = fields["text"], fields["title"], fields["section"]
+                text = fields["text"]
                 doc = store.to_document(snippet)
-                doc.update(id=snippet["id"], text=text.stems, title=title.stems,
-                           spell_text=sorted(set(text.words) - spelled))
+                doc.update(id=snippet["id"], spell_text=sorted(set(text.words) - spelled))
                 spelled.update(text.words)
-                if section is not None:
-                    doc["section"] = section.stems
                 writer.add_document(**doc)
                 arrays.add(snippet["id"], fields,
                            {"conditions": snippet["conditions"],
@@ -239,12 +237,11 @@ def _write_segment(tmp: Path, made, progress: Progress | None,
             if progress:
                 progress(len(sources), len(snippets), time.monotonic() - started)
         writer.commit()
-        # Whoosh's one-byte field lengths, read back through its reader: BM25F scores use them.
-        with ix.searcher() as searcher:
-            reader = searcher.reader()
-            count = reader.doc_count_all()
-            arrays.write(tmp, lambda name: [reader.doc_field_length(d, name, 0)
-                                            for d in range(count)])
+        lengths = Path(tempfile.mkdtemp(prefix=".lengths-", dir=tmp))
+        try:
+            arrays.write(tmp, store.encoded_lengths(lengths, arrays.distinct_lengths()))
+        finally:
+            shutil.rmtree(lengths, ignore_errors=True)
     except BaseException:
         if not writer.is_closed:
             writer.cancel()

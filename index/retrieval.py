@@ -7,6 +7,7 @@ first; while they are fewer than a page, looser matches follow (and `match` says
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -128,18 +129,33 @@ def _followed_by(gen: Generation, ranked: Ranked, total: int, looser: planner.No
 
 def _key_terms(gen: Generation, plan: planner.Plan, found: Ranked) -> list[tuple[str, float]]:
     """The words that most distinguish the snippets found so far from the rest of the
-    index (Whoosh's Bo1 model), other than those the query already scores on their own
-    (typed words, one-word alternatives), with weights up to 1. A word of a longer
-    expansion ("electrical" in "electrical stimulation of the vagus nerve") can be one."""
+    index, by the Bo1 model (Whoosh's key terms, normalised to weights up to 1), other than
+    those the query already scores on their own (typed words, one-word alternatives). A word
+    of a longer expansion ("electrical" in "electrical stimulation of the vagus nerve") can be
+    one."""
     searched: set[str] = set()
     for concept in plan.concepts:
         searched.update(concept.exact)
         searched.update(e[0] for e in concept.expansions if len(e) == 1)
-    text = "\n\n".join(gen.record(doc)["text"] for doc, _ in found)
-    with gen.whoosh() as searcher:
-        terms = searcher.key_terms_from_text(
-            "text", text, numterms=planner.FEEDBACK_TERMS + len(searched))
-    return [(t, w) for t, w in terms if t not in searched][:planner.FEEDBACK_TERMS]
+    arrays = gen.arrays
+    found_terms = [arrays.tokens(doc)[0] for doc, _ in found]
+    if not found_terms or not sum(len(t) for t in found_terms):
+        return []
+    counts = np.bincount(np.concatenate(found_terms))
+    numbers = np.flatnonzero(counts)
+    documents = arrays.documents
+    scored, best = [], 0.0
+    for number, weight in zip(numbers.tolist(), counts[numbers].tolist(), strict=True):
+        f = float(arrays.text_frequencies[number]) / documents
+        score = weight * math.log((1.0 + f) / f, 2) + math.log(1.0 + f, 2)
+        best = max(best, score)
+        scored.append((score, arrays.text_terms[number]))
+    f = best / documents
+    norm = (best * math.log((1.0 + f) / f) + math.log(1.0 + f)) / math.log(2.0) if best else 0.0
+    ranked = sorted(((score / norm, term) for score, term in scored),
+                    key=lambda item: (-item[0], item[1]))
+    wanted = planner.FEEDBACK_TERMS + len(searched)
+    return [(t, w) for w, t in ranked[:wanted] if t not in searched][:planner.FEEDBACK_TERMS]
 
 
 def _common_concepts(gen: Generation, plan: planner.Plan) -> frozenset[int]:

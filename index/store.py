@@ -30,28 +30,39 @@ SIDE_FILES = ("sources.json", "conditions.json", "caveats.json", "synonyms.json"
 
 
 def make_schema() -> Schema:
-    # The build gives text, title and section as lists of stems (index/analysis.py), which
-    # Whoosh indexes as they are; the analyzer is what key terms are analysed by. Only what
-    # Whoosh is asked about is indexed: the id (lookups), the text (key terms, and word
-    # frequencies for spelling), the title and section (their lengths are BM25F's), and the
-    # spelling words; scores, filters and browsing use the scoring arrays. Whoosh's writer
-    # looks up a field length for every posting it writes, and for a field without lengths
-    # (not scorable) that is a stat() of a file that is not there (a third of a build), so
-    # the indexed fields are scorable.
-    stemmed = make_analyzer()
+    # Whoosh is the store of record: each snippet's record, its id for lookups, and the words
+    # spelling suggestions choose from; scores, filters, browsing and key terms use the
+    # scoring arrays (index/arrays.py). The text field indexes nothing: it is there for its
+    # analyzer, which queries are analysed by. Whoosh's writer looks up a field length for
+    # every posting it writes, and for a field without lengths (not scorable) that is a
+    # stat() of a file that is not there, so the indexed fields are scorable.
     return Schema(
         id=KEYWORD(unique=True, scorable=True),
-        # No positions: phrases are matched in the scoring arrays.
-        text=TEXT(analyzer=stemmed, phrase=False),
-        # Every distinct unstemmed word of the texts, once (at its first snippet): the words
-        # spelling suggestions choose from (index/suggest.py).
+        text=TEXT(analyzer=make_analyzer(), phrase=False),
+        # Every distinct unstemmed word of the texts, once (at its first snippet).
         spell_text=KEYWORD(scorable=True),
-        title=TEXT(analyzer=stemmed, phrase=False),
-        section=TEXT(analyzer=stemmed, phrase=False),
         # The whole snippet record, as one stored value: Whoosh writes and reads stored
         # fields one by one, and one field costs less than nineteen at both ends.
         snippet=STORED,
     )
+
+
+def encoded_lengths(directory: Path, lengths: set[int]) -> dict[int, float]:
+    """What Whoosh's lossy one-byte encoding of each field length decodes to, as its BM25F
+    sees it: from a throwaway Whoosh index in `directory` holding one document per length."""
+    wanted = sorted(lengths)
+    ix = whoosh_index.create_in(str(directory), Schema(n=TEXT(phrase=False)))
+    try:
+        with ix.writer() as writer:
+            for length in wanted:
+                # A list is indexed as it is: one term, `length` times.
+                writer.add_document(n=["x"] * length if length else [])
+        with ix.searcher() as searcher:
+            reader = searcher.reader()
+            return {length: float(reader.doc_field_length(docnum, "n", 0) or 0)
+                    for docnum, length in enumerate(wanted)}
+    finally:
+        ix.close()
 
 
 # Files a generation is made of that are not content (Whoosh's lock file is left behind empty).

@@ -20,14 +20,15 @@ SPELL_FIELD = "spell_text"  # every unstemmed word of every snippet's text (stor
 
 class WordCorrector(Corrector):
     """Suggestions among the words of the spelling field, ranked as Whoosh ranks a text field's
-    suggestions (by how often the word occurs in the text field, then alphabetically)."""
+    suggestions (by how often the word occurs as a text term, then alphabetically)."""
 
-    def __init__(self, reader):
+    def __init__(self, reader, frequency: Callable[[str], float]):
         self._reader = reader
+        self._frequency = frequency
 
     def _suggestions(self, text, maxdist, prefix):
         for word in self._reader.terms_within(SPELL_FIELD, text, maxdist, prefix=prefix):
-            frequency = self._reader.frequency("text", word) or 1
+            frequency = self._frequency(word) or 1
             yield 0 - (maxdist + (1.0 / frequency * 0.5)), word
 
 
@@ -38,7 +39,7 @@ def correction(gen: Generation, text: str, words: list[str], found: int,
     suggestion = text
     changed = False
     with gen.whoosh() as searcher:
-        corrector = WordCorrector(searcher.reader())
+        corrector = WordCorrector(searcher.reader(), gen.arrays.text_frequency)
         for word in dict.fromkeys(words):
             if len(word) < 3 or word.isdigit() or not gen.analysis.query_stems(word):
                 continue

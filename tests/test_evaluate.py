@@ -11,7 +11,8 @@ from whoosh import query as wq
 from whoosh.fields import ID, TEXT, Schema
 
 from index import query as planner
-from index.analysis import make_analyzer
+from index import store
+from index.analysis import Analysis, make_analyzer
 from index.evaluate import Evaluator, Scored
 from index.query import AllOf, AllWords, AnyOf, BestOf, Boost, Phrase, Term
 from index.search import IndexReader, split_query
@@ -199,3 +200,17 @@ def test_one_word_concepts_scored_at_build_equal_the_concept_scored_at_search(ge
         assert got.scores.tolist() == want.scores.tolist(), stem  # exactly, not nearly
     other = BestOf((Term("text", "pain", 1.0), Term("section", "pain", 0.5)))
     assert prepared._one_word(other) is None
+
+
+def test_field_lengths_are_encoded_as_whoosh_encodes_them(tmp_path, whoosh_searcher,
+                                                          seed_snippets):
+    """BM25F uses Whoosh's lossy one-byte field lengths; the build asks Whoosh for them."""
+    analysis = Analysis(make_analyzer())
+    reader = whoosh_searcher.reader()
+    lengths = {(docnum, field): len(analysis.analyze(snippet[field]).stems)
+               for docnum, snippet in enumerate(seed_snippets)
+               for field in ("text", "title", "section") if snippet[field]}
+    encoded = store.encoded_lengths(tmp_path, set(lengths.values()) | set(range(200)))
+    assert any(encoded[n] != n for n in encoded), "long lengths are lossy"
+    for (docnum, field), length in lengths.items():
+        assert encoded[length] == reader.doc_field_length(docnum, field), (docnum, field)

@@ -179,27 +179,24 @@ def collapsed(gen: Generation, scored: Scored, limit: int) -> tuple[Ranked, int]
     total = len(scored) - int(shared.sum()) + len(np.unique(groups[shared]))
     wanted = min(limit, total)
     take = 2 * wanted + 10  # duplicates of the best can push some of them further down
-    scores = scored.scores
+    docs, scores = scored.docs, scored.scores
+    # Rounded to 6 places, so float noise never reorders equal scores (as Python's round
+    # would, but for a whole array at once).
+    rounded = np.round(scores, 6)
     while True:
         if take < len(scores):
-            # The best by raw score, widened to every score that rounds the same as the last
-            # of them, so ties are still cut by position.
-            floor = round(float(np.partition(scores, len(scores) - take)[len(scores) - take]),
-                          6) - 1e-6
-            picked = np.flatnonzero(scores >= floor)
+            # The best, widened to every score that rounds the same as the last of them, so
+            # ties are still cut by position.
+            picked = np.flatnonzero(
+                rounded >= np.partition(rounded, len(scores) - take)[len(scores) - take])
         else:
             picked = np.arange(len(scores))
-        best = sorted(zip(scored.docs[picked].tolist(), scores[picked].tolist(),
-                          groups[picked].tolist(), strict=True),
-                      key=lambda item: (-round(item[1], 6), item[0]))
-        seen: set[int] = set()
-        firsts = []
-        for doc, score, group in best:
-            if group not in seen:
-                seen.add(group)
-                firsts.append((doc, score))
-        if len(firsts) >= wanted or len(best) == len(scores):
-            return firsts[:limit], total
+        ranked = picked[np.lexsort((docs[picked], -rounded[picked]))]
+        # The first of each duplicate group in that order stands for it.
+        _, first = np.unique(groups[ranked], return_index=True)
+        firsts = ranked[np.sort(first)][:limit]
+        if len(firsts) >= wanted or len(picked) == len(scores):
+            return list(zip(docs[firsts].tolist(), scores[firsts].tolist(), strict=True)), total
         take *= 4
 
 

@@ -145,7 +145,7 @@ def run_ours(index_dir: Path, queries: list[EvalQuery]) -> tuple[list[list[list[
     started = time.monotonic()
     for q in queries:
         result = generation.search(SearchQuery(text=q.text, conditions=q.conditions, limit=10))
-        ranked.append([metrics.hit_ids(hit) for hit in result.hits])
+        ranked.append([metrics.hit_ids(hit.record) for hit in result.hits])
     seconds = time.monotonic() - started
     reader.close()
     return ranked, seconds

@@ -110,11 +110,18 @@ class Generation:
     def record(self, docnum: int) -> dict[str, Any]:
         """A stored snippet with the other citations of its duplicates (kept per generation;
         treat as read-only)."""
-        found = self._records.get(docnum)
-        if found is None:
+        return self.records([docnum])[0]
+
+    def records(self, docnums: list[int]) -> list[dict[str, Any]]:
+        """`record` of each, the ones not kept read from Whoosh under one lock."""
+        found = [self._records.get(docnum) for docnum in docnums]
+        missing = [i for i, record in enumerate(found) if record is None]
+        if missing:
             with self.whoosh() as searcher:
-                fields = searcher.stored_fields(docnum)
-            found = self._records.put(docnum, self._with_duplicates(store.from_stored(fields)))
+                stored = [searcher.stored_fields(docnums[i]) for i in missing]
+            for i, fields in zip(missing, stored, strict=True):
+                found[i] = self._records.put(
+                    docnums[i], self._with_duplicates(store.from_stored(fields)))
         return found
 
     def _with_duplicates(self, record: dict[str, Any]) -> dict[str, Any]:

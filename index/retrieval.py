@@ -108,8 +108,10 @@ def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
             fill = planner.like(planner.build(plan, True, focus), _key_terms(gen, plan, ranked))
             ranked, total = _followed_by(gen, ranked, total, fill, allowed, wanted)
     marks = _marks(gen, plan.marks)
-    hits = [Hit(doc, gen.record(doc), round(score, 4), _spans(gen, doc, marks))
-            for doc, score in ranked[q.offset:wanted]]
+    page = ranked[q.offset:wanted]
+    records = gen.records([doc for doc, _ in page])
+    hits = [Hit(doc, record, round(score, 4), _spans(gen, doc, marks))
+            for (doc, score), record in zip(page, records, strict=True)]
     return SearchResult(hits, total, match="all" if total == strict_total else "any")
 
 
@@ -250,6 +252,6 @@ def _browse(gen: Generation, q: SearchQuery, allowed: np.ndarray | None) -> Sear
     # Duplicates collapse to their first appearance in this order.
     _, first = np.unique(arrays.dup_groups[docs], return_index=True)
     distinct = docs[np.sort(first)]
-    hits = [Hit(int(doc), gen.record(int(doc)), None)
-            for doc in distinct[q.offset:q.offset + q.limit]]
+    page = distinct[q.offset:q.offset + q.limit].tolist()
+    hits = [Hit(doc, record, None) for doc, record in zip(page, gen.records(page), strict=True)]
     return SearchResult(hits, len(distinct))

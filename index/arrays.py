@@ -68,20 +68,25 @@ class _Postings:
         terms = np.asarray(self.term_numbers, dtype=np.int64)
         docs = np.asarray(self.docs, dtype=np.int32)
         order = np.lexsort((docs, terms))
-        offsets = np.zeros(len(self.terms) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(terms, minlength=len(self.terms)), out=offsets[1:])
-        return offsets, docs[order], np.asarray(self.weights, dtype=np.float64)[order], \
-            terms[order]
+        return _row_offsets(terms, len(self.terms)), docs[order], \
+            np.asarray(self.weights, dtype=np.float64)[order], terms[order]
+
+
+def _row_offsets(rows: np.ndarray, count: int) -> np.ndarray:
+    """Compressed-row offsets: where each of `count` rows starts among entries sorted by row
+    (`rows` gives each entry's row, in any order), and the end."""
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=count), out=offsets[1:])
+    return offsets
 
 
 class ArraysWriter:
     """Collects every document's analysed fields as the Whoosh writer is fed, then writes the
-    arrays once Whoosh has committed (its field lengths are read back from the segment)."""
+    arrays (with Whoosh's encoding of each field length, see `write`)."""
 
     def __init__(self):
         self._scored = {name: _Postings() for name in SCORED_FIELDS}
         self._keywords = {name: _Postings() for name in KEYWORD_FIELDS}
-        self._lengths = {name: 0 for name in SCORED_FIELDS}
         self._doc_lengths: dict[str, list[int]] = {name: [] for name in SCORED_FIELDS}
         self._tokens: list[int] = []
         self._token_docs: list[int] = []
@@ -100,7 +105,6 @@ class ArraysWriter:
             self._doc_lengths[name].append(0 if analyzed is None else len(analyzed.stems))
             if analyzed is not None:
                 self._scored[name].add(doc, analyzed.stems)
-                self._lengths[name] += len(analyzed.stems)
         text = fields["text"]
         terms = self._scored["text"].terms
         self._tokens += [terms[stem] for stem in text.stems]
@@ -117,9 +121,9 @@ class ArraysWriter:
         """Every field length some document has (for `write`'s `encoded_length`)."""
         return {n for lengths in self._doc_lengths.values() for n in lengths}
 
-    def write(self, directory: Path, encoded_length: dict[int, float]) -> list[str]:
+    def write(self, directory: Path, encoded_length: dict[int, float]) -> None:
         """Write the two files; `encoded_length` maps each field length to what Whoosh's lossy
-        one-byte encoding of it decodes to (BM25F uses those). Returns the file names."""
+        one-byte encoding of it decodes to (BM25F uses those)."""
         count = len(self._ids)
         arrays: dict[str, np.ndarray] = {}
         for name, postings in self._scored.items():
@@ -128,7 +132,7 @@ class ArraysWriter:
             # Whoosh's idf (WeightingModel.idf) and BM25 arithmetic, in its order of operations.
             numerators = np.array([(math.log(count / (int(n) + 1)) + 1) * (K1 + 1)
                                    for n in frequencies], dtype=np.float64)
-            average = (self._lengths[name] / (count or 1)) or 1
+            average = (sum(self._doc_lengths[name]) / (count or 1)) or 1
             lengths = np.array([encoded_length[n] for n in self._doc_lengths[name]],
                                dtype=np.float64)
             factors = K1 * ((1 - B) + B * lengths / average)
@@ -141,15 +145,13 @@ class ArraysWriter:
         words, word_arrays = _one_word_concepts(arrays, {n: p.terms for n, p in
                                                            self._scored.items()}, count)
         arrays.update(word_arrays)
-        keys, key_offsets = self._position_keys()
-        arrays["text.keys"], arrays["text.key_offsets"] = keys, key_offsets
+        token_docs = np.asarray(self._token_docs, dtype=np.int64)
+        arrays["tokens.offsets"] = _row_offsets(token_docs, count)
         arrays["tokens.terms"] = np.asarray(self._tokens, dtype=np.int32)
         arrays["tokens.starts"] = np.asarray(self._starts, dtype=np.int32)
         arrays["tokens.ends"] = np.asarray(self._ends, dtype=np.int32)
-        token_offsets = np.zeros(count + 1, dtype=np.int64)
-        np.cumsum(np.bincount(np.asarray(self._token_docs, dtype=np.int64), minlength=count),
-                  out=token_offsets[1:])
-        arrays["tokens.offsets"] = token_offsets
+        arrays["text.keys"], arrays["text.key_offsets"] = self._position_keys(
+            token_docs, arrays["tokens.offsets"])
         for name, postings in self._keywords.items():
             offsets, docs, _, _ = postings.layout()
             arrays[f"{name}.offsets"], arrays[f"{name}.docs"] = offsets, docs
@@ -162,23 +164,18 @@ class ArraysWriter:
             "format": FORMAT, "documents": count,
             "first_id": self._ids[0] if self._ids else None,
             "last_id": self._ids[-1] if self._ids else None, "terms": terms,
-            "text_length": self._lengths["text"],
             "word_concept": {"fields": [[f, w] for f, w in FIELD_BOOSTS.items()],
                              "tiebreak": DISMAX_TIEBREAK}})
-        return [HEADER, DATA]
 
-    def _position_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per text term, sorted document << 32 | position (the token's number in its text)."""
+    def _position_keys(self, docs: np.ndarray,
+                       token_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per text term, sorted document << 32 | position (the token's number in its text),
+        from each token's document and where each document's tokens start."""
         terms = np.asarray(self._tokens, dtype=np.int64)
-        docs = np.asarray(self._token_docs, dtype=np.int64)
-        starts = np.zeros(len(self._ids) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(docs, minlength=len(self._ids)), out=starts[1:])
-        positions = np.arange(len(terms), dtype=np.int64) - starts[docs]
+        positions = np.arange(len(terms), dtype=np.int64) - token_offsets[docs]
         keys = (docs << 32) | positions
         order = np.lexsort((keys, terms))
-        offsets = np.zeros(len(self._scored["text"].terms) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(terms, minlength=len(offsets) - 1), out=offsets[1:])
-        return keys[order], offsets
+        return keys[order], _row_offsets(terms, len(self._scored["text"].terms))
 
 
 def _one_word_concepts(arrays: dict[str, np.ndarray], terms: dict[str, dict[str, int]],
@@ -188,13 +185,13 @@ def _one_word_concepts(arrays: dict[str, np.ndarray], terms: dict[str, dict[str,
     arithmetic in the same order, so a plain word costs one slice."""
     words: dict[str, int] = {}
     parts = []
-    for number, (field, weight) in enumerate(FIELD_BOOSTS.items()):
+    for field, weight in FIELD_BOOSTS.items():
         to_word = np.array([words.setdefault(t, len(words)) for t in terms[field]],
                            dtype=np.int64)
         offsets, scores = arrays[f"{field}.offsets"], arrays[f"{field}.scores"]
         field_terms = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
         parts.append((to_word[field_terms], arrays[f"{field}.docs"],
-                      scores * weight if weight != 1.0 else scores, number))
+                      scores * weight if weight != 1.0 else scores))
     word = np.concatenate([p[0] for p in parts])
     docs = np.concatenate([p[1] for p in parts]).astype(np.int64)
     scores = np.concatenate([p[2] for p in parts])
@@ -207,9 +204,7 @@ def _one_word_concepts(arrays: dict[str, np.ndarray], terms: dict[str, dict[str,
     total = np.add.reduceat(scores, starts) if len(key) else scores
     best = np.maximum.reduceat(scores, starts) if len(key) else scores
     combined = best + DISMAX_TIEBREAK * (total - best) if DISMAX_TIEBREAK else best
-    offsets = np.zeros(len(words) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(word[order][starts], minlength=len(words)), out=offsets[1:])
-    return list(words), {"word.offsets": offsets,
+    return list(words), {"word.offsets": _row_offsets(word[order][starts], len(words)),
                          "word.docs": (key[starts] % max(count, 1)).astype(np.int32),
                          "word.scores": combined}
 
@@ -291,7 +286,6 @@ class ScoringArrays:
             self.keys, self.key_offsets = arrays["text.keys"], arrays["text.key_offsets"]
             self.text_terms: list[str] = terms["text"]
             self.text_frequencies = arrays["text.frequencies"]
-            self.text_length = int(header["text_length"])
             self._tokens = (arrays["tokens.offsets"], arrays["tokens.terms"],
                             arrays["tokens.starts"], arrays["tokens.ends"])
             self.dup_groups = arrays["doc.dup"]

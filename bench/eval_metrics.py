@@ -1,4 +1,5 @@
-"""Ranking metrics for `make eval`: hit@1, hit@10, MRR@10 and nDCG@10 with graded relevance.
+"""Ranking metrics for `make eval`: hit@1, hit@3, hit@10, MRR@10 and nDCG@10 with graded
+relevance, and precision and recall of the top 10.
 
 A ranked result is a list of hits; each hit is the list of snippet ids it stands for (its own id
 first, then the near-duplicates an engine collapsed into it, `also_in`). A hit is as good as the
@@ -11,8 +12,14 @@ collapses the copies into one hit loses nothing.
 
 - nDCG@10: gain = grade (2 = answers, 1 = related), discount log2(rank + 1), divided by the DCG
   of the ideal ranking of the judged units.
-- hit@1, hit@10, MRR@10: a hit counts when it carries the query's top judged grade (the best
-  answer available: grade 2, or grade 1 for a query nothing answers directly).
+- hit@1, hit@3, hit@10, MRR@10: a hit counts when it carries the query's top judged grade (the
+  best answer available: grade 2, or grade 1 for a query nothing answers directly).
+- P@10 (precision): the share of the results returned (at most 10) that stand for a judged
+  snippet, grade 1 or 2. An empty answer has no precision: it is left out of the mean, and the
+  share of empty answers is reported beside it (`empty`), so an engine cannot raise its
+  precision by answering less without it showing.
+- R@10 (recall): judged units found in the top 10 / judged units. With more than 10 judged
+  units (a long section, a general question) it cannot reach 1.
 """
 
 from __future__ import annotations
@@ -51,6 +58,16 @@ class Scored:
     rr: float
     first: int | None  # rank of the first hit with the top grade
     gains: list[int] = field(default_factory=list)
+    precision: float | None = None  # None: nothing returned
+    recall: float = 0.0
+
+    @property
+    def hit3(self) -> bool:
+        return self.first is not None and self.first <= 3
+
+    @property
+    def empty(self) -> bool:
+        return self.precision is None
 
 
 def score(ranked: Iterable[Iterable[str]], grades: Mapping[str, int],
@@ -70,7 +87,11 @@ def score(ranked: Iterable[Iterable[str]], grades: Mapping[str, int],
     dcg = 0.0
     first = None
     gains = []
-    for rank, ids in enumerate(list(ranked)[:k], start=1):
+    relevant_hits = 0
+    top_k = list(ranked)[:k]
+    for rank, ids in enumerate(top_k, start=1):
+        ids = list(ids)
+        relevant_hits += any(s in grades for s in ids)
         covered = {units.get(s, s) for s in ids if s in grades} - credited
         gain = max((unit_grade[u] for u in covered), default=0)
         credited |= covered
@@ -79,14 +100,28 @@ def score(ranked: Iterable[Iterable[str]], grades: Mapping[str, int],
         if first is None and gain >= top:
             first = rank
     return Scored(ndcg=dcg / idcg, hit1=first == 1, hit10=first is not None,
-                  rr=1.0 / first if first else 0.0, first=first, gains=gains)
+                  rr=1.0 / first if first else 0.0, first=first, gains=gains,
+                  precision=relevant_hits / len(top_k) if top_k else None,
+                  recall=len(credited) / len(unit_grade))
 
 
-def mean(scores: list[Scored]) -> dict[str, float]:
+def mean(scores: list[Scored]) -> dict[str, float | None]:
+    """Means over the queries; P@10 over the queries that returned something (None when none
+    did)."""
     n = len(scores) or 1
+    answered = [s.precision for s in scores if s.precision is not None]
     return {
         "hit@1": sum(s.hit1 for s in scores) / n,
+        "hit@3": sum(s.hit3 for s in scores) / n,
         "hit@10": sum(s.hit10 for s in scores) / n,
         "MRR@10": sum(s.rr for s in scores) / n,
         "nDCG@10": sum(s.ndcg for s in scores) / n,
+        "P@10": sum(answered) / len(answered) if answered else None,
+        "R@10": sum(s.recall for s in scores) / n,
+        "empty": sum(s.empty for s in scores) / n,
     }
+
+
+def empty_share(ranked: list[list[list[str]]]) -> float:
+    """For questions whose right answer is nothing: the share answered with zero results."""
+    return sum(not r for r in ranked) / (len(ranked) or 1)

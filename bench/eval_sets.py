@@ -113,8 +113,9 @@ def load_judged(path: Path, snippets: Sequence[Mapping[str, Any]],
     return queries
 
 
-def section_types(source_text: str, snippets: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Snippet id -> the section type whose heading last precedes the snippet in the page."""
+def section_headings(source_text: str) -> list[tuple[int, str]]:
+    """(character offset, section type) of each section-type heading line of a page, in
+    order; the page's first line (its title) is never one."""
     headings: list[tuple[int, str]] = []
     pos = 0
     first = True
@@ -125,6 +126,12 @@ def section_types(source_text: str, snippets: Iterable[Mapping[str, Any]]) -> di
                 headings.append((pos, line))
             first = False
         pos += len(raw)
+    return headings
+
+
+def section_types(source_text: str, snippets: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Snippet id -> the section type whose heading last precedes the snippet in the page."""
+    headings = section_headings(source_text)
     types = {}
     for snippet in snippets:
         current = None

@@ -15,12 +15,12 @@ same snippets (index.build.make_snippets on the same inputs). Metrics (bench/eva
 hit@1, hit@3, hit@10, MRR@10, nDCG@10, P@10, R@10 and the share of empty answers; targets in
 bench/eval_report.py (TARGETS).
 
-The full run indexes all 5,490 corpus pages; --quick indexes the first 1,000 and asks 100
-corpus queries (and the consumer questions answered there). Built indexes and snippet lists
-are kept in bench/out/cache/ (gitignored), keyed by a hash of their inputs: the seeds
-directory, the corpus file, and the source of every index module the build imports
-(index/search.py is read at query time and is not part of the key, so changing the search
-needs no rebuild). --rebuild ignores the cache.
+The full run indexes all 5,490 corpus pages; --quick (or --pages N) indexes the first 1,000
+(N) plus the pages the consumer set judges, and asks 100 corpus queries. Built indexes and
+snippet lists are kept in bench/out/cache/ (gitignored), keyed by a hash of their inputs: the
+seeds directory, the corpus (or partial pages) file, and the source of every index module the
+build imports (index/search.py is read at query time and is not part of the key, so changing
+the search needs no rebuild). --rebuild ignores the cache.
 
 The results table goes to stdout, per-query details to bench/out/eval-last.json, and (full
 runs only) the table with the date and machine into bench/README.md between the
@@ -45,7 +45,7 @@ from typing import Any
 import eval_metrics as metrics
 import eval_report as report
 from eval_fts import Fts5Baseline
-from eval_judged import load_consumer, load_lay, load_no_answer
+from eval_judged import judged_pages, load_consumer, load_lay, load_no_answer
 from eval_sets import EvalQuery, corpus_queries, load_judged
 
 from index.build import build, make_snippets
@@ -107,6 +107,33 @@ def cache_key(pages: Path | None, pages_limit: int | None, modules: list[Path]) 
     if pages is not None:
         _hash_file(digest, pages)
     return digest.hexdigest()[:16]
+
+
+def partial_corpus(limit: int) -> tuple[Path, int]:
+    """For --quick / --pages: a pages file (in bench/out/cache, gitignored) holding the first
+    `limit` corpus pages plus the pages the consumer set judges, so a partial run still asks
+    every consumer question. Returns the file and how many judged pages were added."""
+    wanted = judged_pages(CONSUMER)
+    kept, added = [], 0
+    with CORPUS.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if not line.strip():
+                continue
+            if number < limit:
+                kept.append(line)
+            elif json.loads(line)["id"] in wanted:
+                kept.append(line)
+                added += 1
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in kept)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"pages-first{limit}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.jsonl"
+    if not path.is_file():
+        for old in CACHE.glob(f"pages-first{limit}-*.jsonl"):
+            old.unlink()
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return path, added
 
 
 class Workspace:
@@ -283,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     if with_corpus and not CORPUS.is_file():
         raise SystemExit(f"corpus not found: {CORPUS} (or pass --seeds-only)")
     modules = _build_modules()
+    pages_file, added = CORPUS, 0
+    if with_corpus and pages_limit is not None:
+        pages_file, added = partial_corpus(pages_limit)
 
     # The corpus index builds in a second process while this one prepares everything else.
     corpus_ws = None
@@ -292,12 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     corpus_build = "cached"
     if with_corpus:
         corpus_ws = Workspace(f"corpus-{pages_limit or 'all'}",
-                              cache_key(CORPUS, pages_limit, modules), args.rebuild)
+                              cache_key(pages_file, None, modules), args.rebuild)
         if not corpus_ws.index_ready:
             log(f"building the corpus index ({pages_limit or 'all'} pages) in the background")
             executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            pending = executor.submit(build, SEEDS_DIR, corpus_ws.index, pages=CORPUS,
-                                      pages_limit=pages_limit)
+            pending = executor.submit(build, SEEDS_DIR, corpus_ws.index, pages=pages_file)
             build_started = time.monotonic()
 
     results: list[dict[str, Any]] = []
@@ -318,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus_info = "no corpus (--seeds-only)"
         if with_corpus:
             assert corpus_ws is not None
-            pages = load(SEEDS_DIR, CORPUS, pages_limit)
+            pages = load(SEEDS_DIR, pages_file)
             corpus_snippets = corpus_ws.snippets(pages)
             consumer, skipped = load_consumer(CONSUMER, CORPUS, pages.sources, corpus_snippets)
             corpus_sets = {"corpus": corpus_queries(pages.sources, corpus_snippets, n_queries,
@@ -338,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             results.extend(run_sets(corpus_ws.index, corpus_snippets, corpus_sets,
                                     wait_for_build))
             corpus_info = (f"{len(pages.sources):,} pages, {len(corpus_snippets):,} snippets"
-                           + ("" if pages_limit is None else f" (first {pages_limit:,} pages)"))
+                           + ("" if pages_limit is None else
+                              f" (the first {pages_limit:,} and {added} the consumer set judges)"))
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)

@@ -106,6 +106,12 @@ def load_lay(path: Path, snippets: Sequence[Mapping[str, Any]], known_conditions
     return queries
 
 
+def judged_pages(path: Path) -> set[str]:
+    """The page ids a consumer file judges (unvalidated: load_consumer checks them)."""
+    return {str(j.get("page")) for entry in _read(path) if isinstance(entry, dict)
+            for j in entry.get("relevant") or () if isinstance(j, dict)}
+
+
 def corpus_sections(corpus: Path) -> dict[str, tuple[str, frozenset[str]]]:
     """Page id -> (title, its section types), for every page of the corpus file (not only the
     indexed ones, so a --quick run still validates every judgment)."""

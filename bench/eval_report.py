@@ -137,7 +137,7 @@ def losses(result: dict[str, Any], texts: dict[str, dict[str, Any]],
 
 def answered(result: dict[str, Any], texts: dict[str, dict[str, Any]]) -> list[str]:
     """No-answer questions our engine answered with something: what it returned first."""
-    return [f"- {row['id']} `{row['q']}`: {len(row['ours']['hits'])} results; first: "
+    return [f"- {row['id']} `{row['q']}`: {len(row['ours']['hits'])} result(s); first: "
             f"{label(row['ours']['hits'][0][0], texts, {})}"
             for row in result["rows"] if row["ours"]["hits"]]
 
@@ -260,12 +260,12 @@ kept in `bench/out/cache/` (gitignored) while their inputs (seeds, corpus file, 
 modules the build imports) are unchanged, so a change to the search alone needs no rebuild;
 `--rebuild` ignores them. On the machine below a cold run took 3 to 4 minutes (the corpus index
 build, run beside the FTS5 side, is most of it) and a run with cached indexes about a minute.
-`--quick` uses the first {info['quick_pages']:,} corpus pages and {info['quick_queries']} corpus
-queries (the consumer questions whose answering pages are among them) and leaves this file
-alone; `--details` prints the top hits of each seed and lay query that loses to FTS5; `--check`
-exits 1 when a target is missed. Every judgment is validated at load (ids, quotes, pages,
-sections); a judgment that no longer fits stops the run with the problems listed. Per-query
-results go to `bench/out/eval-last.json`.
+`--quick` indexes the first {info['quick_pages']:,} corpus pages plus the pages the consumer
+set judges (a pages file in `bench/out/cache/`), asks {info['quick_queries']} corpus queries and
+all consumer questions, and leaves this file alone; `--details` prints the top hits of each
+seed and lay query that loses to FTS5; `--check` exits 1 when a target is missed. Every
+judgment is validated at load (ids, quotes, pages, sections); a judgment that no longer fits
+stops the run with the problems listed. Per-query results go to `bench/out/eval-last.json`.
 
 ### Results
 

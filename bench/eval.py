@@ -243,7 +243,7 @@ def evaluate_empty(name: str, queries: list[EvalQuery], ours: Ranked,
                 "results": sum(len(r) for r in ranked) / (len(ranked) or 1)}
 
     return {"set": name, "kind": "empty", "queries": len(queries), "ours": means(ours),
-            "fts5": means(fts), "below": 0, "ratio": float("nan"), "rows": rows}
+            "fts5": means(fts), "below": 0, "ratio": None, "rows": rows}
 
 
 def run_sets(index_dir: Path, snippets: list[dict[str, Any]], sets: dict[str, list[EvalQuery]],

@@ -249,8 +249,10 @@ what an engine returns:
   relevant; an empty answer has no precision and is left out of that mean, and `empty` is the
   share of questions answered with nothing, so precision cannot be bought by answering less.
   R@10 (recall) is judged units found in the top 10 over judged units (below 1 whenever more
-  than 10 are judged). A hit counts as relevant when its id or any id in its `also_in`
-  (collapsed near-duplicates) is judged; identical judged paragraphs count once.
+  than 10 are judged). On the no-answer set nothing is judged relevant: any result is a wrong
+  one (P@10 0 as soon as one question gets an answer), and only `empty` is scored. A hit
+  counts as relevant when its id or any id in its `also_in` (collapsed near-duplicates) is
+  judged; identical judged paragraphs count once.
 - **Targets** (issues 7 and 12): seeds nDCG@10 at least 1.10x FTS5 with no query below FTS5;
   lay hit@3 at least 0.90; no-answer 100% empty; corpus nDCG@10 at least 1.40x FTS5; consumer
   at least 1.50x.

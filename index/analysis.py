@@ -11,16 +11,61 @@ the segment and the arrays hold exactly the same tokens.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from whoosh.analysis import StemmingAnalyzer
+from whoosh.analysis import (
+    Filter,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
+from whoosh.analysis.filters import STOP_WORDS
+
+# Bound prefixes written with or without a hyphen ("non-invasive", "noninvasive",
+# "post-traumatic", "posttraumatic"): the hyphenated form is one token, joined. Other hyphens
+# separate words ("side-effects" is "side effects", "well-being" is "well being").
+HYPHENATED_PREFIXES = ("non", "anti", "post", "pre", "co", "multi", "semi", "sub", "inter",
+                       "intra", "trans", "hyper", "hypo", "re", "un")
+_HYPHENS = "-\u2010\u2011"  # hyphen-minus, hyphen, non-breaking hyphen
+WORD_PATTERN = (rf"(?i:(?:{'|'.join(HYPHENATED_PREFIXES)})[{_HYPHENS}])*"
+                r"[\w\*]+(\.?[\w\*]+)*")
+_HYPHEN_CHARS = re.compile(f"[{_HYPHENS}]")
+# A word of a query as the analyzer will see it: a joined prefix stays with its word.
+QUERY_WORD = re.compile(rf"(?i:(?:{'|'.join(HYPHENATED_PREFIXES)})[{_HYPHENS}])*\w+")
+
+
+def fold(text: str) -> str:
+    """One spelling for what people type several ways: compatibility forms (the ligature in
+    "ﬁbromyalgia", full-width letters) as plain letters, accents dropped ("fibromyalgía"),
+    hyphens of a joined prefix removed."""
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(c))
+        text = unicodedata.normalize("NFC", text)
+    return _HYPHEN_CHARS.sub("", text)
+
+
+class FoldFilter(Filter):
+    """Folds each token's text (see fold()); spans still point at what was written."""
+
+    def __call__(self, tokens):
+        for token in tokens:
+            token.text = fold(token.text)
+            yield token
 
 
 def make_analyzer():
-    # minsize=1 keeps one-character tokens: "type 5", "Noonan syndrome 3" are told apart.
-    return StemmingAnalyzer(minsize=1)
+    # Whoosh's StemmingAnalyzer (words, lower case, stop words, Porter stems) with folding
+    # after the tokenizer. minsize=1 keeps one-character tokens: "type 5", "Noonan syndrome 3"
+    # are told apart.
+    return (RegexTokenizer(WORD_PATTERN) | FoldFilter() | LowercaseFilter()
+            | StopFilter(stoplist=STOP_WORDS, minsize=1) | StemFilter())
 
 
 @dataclass(frozen=True)

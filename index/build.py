@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import importlib.metadata
 import os
 import re
 import resource
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import store
+from . import english, store
 from .arrays import ArraysDamaged, ArraysWriter, ScoringArrays
 from .errors import BuildLockedError, IndexUnavailable, SeedError, SeedProblem
 from .making import Progress, analysed_sources, make_snippets, snippet_id
@@ -35,7 +36,7 @@ __all__ = ["BuildResult", "build", "check", "make_snippets", "snippet_id"]
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "10"
+PIPELINE_VERSION = "11"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -70,10 +71,13 @@ def duplicate_groups(snippets: list[dict]) -> dict[str, list[list]]:
 
 def synonym_groups(seeds: Seeds) -> list[dict[str, Any]]:
     """Expansion groups: the vocabulary's label, terms and abbreviations per condition, then
-    the curated synonyms."""
+    the curated synonyms, then the lay terms."""
     groups = [{"phrases": list(dict.fromkeys([c.label, *c.terms, *c.abbreviations])),
                "condition": c.slug} for c in seeds.conditions]
     groups += [{"phrases": phrases, "condition": None} for phrases in seeds.synonyms]
+    # Lay wording works one way: only its lay phrases lead to the group.
+    groups += [{"phrases": [*term["lay"], *term["clinical"]], "triggers": term["lay"],
+                "condition": None} for term in seeds.lay_terms]
     return groups
 
 
@@ -108,7 +112,10 @@ def _manifest(seeds: Seeds, snippets: list[dict], sources: list[dict],
     in when the generation has been written."""
     per_condition = Counter(c for s in snippets for c in s["conditions"])
     per_caveat = Counter(c for s in snippets for c in s["caveats"])
-    version = hashlib.sha256(f"{PIPELINE_VERSION}\0{seeds.input_digest}".encode()).hexdigest()
+    # The English word list is part of each generation, so its version is part of the index's.
+    words = importlib.metadata.version("wordfreq")
+    version = hashlib.sha256(
+        f"{PIPELINE_VERSION}\0{seeds.input_digest}\0{words}".encode()).hexdigest()
     return {
         "version": version[:16],
         "pipeline_version": PIPELINE_VERSION,
@@ -268,6 +275,7 @@ def _write_side_files(tmp: Path, seeds: Seeds, sources: list[dict],
     store.write_json(tmp / "caveats.json", [c.public() for c in seeds.caveats])
     store.write_json(tmp / "synonyms.json", synonym_groups(seeds))
     store.write_json(tmp / "duplicates.json", duplicates)
+    english.write(tmp / english.FILE)
     # The manifest goes last: a directory without one is never a complete generation. It
     # records every file's size and checksum, so damage is found on open and by `check`.
     manifest["files"] = store.file_checksums(tmp)

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from . import english, retrieval, store
 from . import query as planner
-from . import retrieval, store
 from .analysis import Analysis
 from .arrays import ArraysDamaged, ScoringArrays
 from .build import PIPELINE_VERSION
+from .english import EnglishWords
 from .errors import IndexUnavailable
 from .evaluate import Evaluator
 from .lru import LRU
@@ -53,6 +54,7 @@ class Generation:
             synonyms = store.read_json(path / "synonyms.json")
             self._duplicates = store.read_json(path / "duplicates.json")
             self.arrays = ScoringArrays(path)
+            self.english = EnglishWords(path / english.FILE)
             self._ix = store.open_whoosh(path)
             self._searcher = self._ix.searcher()
             self._check_alignment()
@@ -75,7 +77,10 @@ class Generation:
                 self._neighbours[sid] = (ids[i - 1] if i else None,
                                          ids[i + 1] if i + 1 < len(ids) else None)
         self.analysis = Analysis(self._ix.schema["text"].analyzer)
-        self.expander = planner.Expander(synonyms, self.analysis.query_stems)
+        text = self.arrays.fields["text"]
+        self.expander = planner.Expander(synonyms, self.analysis.query_stems,
+                                         known=lambda stem: text.number(stem) is not None,
+                                         zipf=self.english.zipf)
         self.evaluator = Evaluator(self.arrays)
         self.filters: LRU[np.ndarray] = LRU(FILTER_CACHE_BYTES, size=lambda mask: mask.nbytes)
         self._results: LRU[SearchResult] = LRU(RESULT_CACHE_SIZE)

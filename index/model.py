@@ -33,6 +33,7 @@ class Hit:
     record: dict[str, Any]
     score: float | None
     spans: tuple[tuple[int, int], ...] = ()
+    matched: tuple[str, ...] = ()  # the query's concepts it matches, as typed
 
     @property
     def id(self) -> str:
@@ -45,5 +46,8 @@ class SearchResult:
     total: int
     words: list[str] = field(default_factory=list)
     phrases: list[str] = field(default_factory=list)
-    match: str = "all"  # "all" words matched, or "any" after relaxing a query that found nothing
+    match: str = "all"  # "all" words matched, or "any" after relaxing a query that found few
     suggestion: str | None = None
+    # The query's words (concepts, as typed) that no snippet matches: the index has nothing
+    # on them. A subject among them empties the answer rather than fill it with the rest.
+    not_found: list[str] = field(default_factory=list)

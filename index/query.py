@@ -12,18 +12,13 @@ first.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import analysis, wording
+
 _PHRASE = re.compile(r'"([^"]*)"')
-# Question and filler words carry no topic; without this, "what causes X" would need "what"
-# in the text. They still count inside a synonym group ("how common" = "prevalence"). "Use"
-# is the one in "what is X used for", "can I use X", "opioid use": the answer says "reliance
-# on opioids", and a title like "Can ... Be Used to Treat ..." is no answer to it.
-FILLER_WORDS = frozenset("""
-what whats how why which who whom whose where does do did doing i me my should would could
-there any about tell know get got overview options use uses used using
-""".split())
 # Weights: exact wording vs an expansion, and the fields. The article's title says what each
 # of its paragraphs is about as much as the paragraph saying it (most paragraphs of a page on
 # a condition do not repeat its name).
@@ -31,6 +26,9 @@ EXPANSION_BOOST = 0.6
 FIELD_BOOSTS = {"text": 1.0, "section": 0.8, "title": 1.0}
 PHRASE_BOOST = 3.0
 FOCUS_BOOST = 2.0
+# A section whose heading names the kind of question asked ("Treatment" for "how is X
+# treated"): this much of the heading word's score is added.
+QUESTION_TYPE_BOOST = 0.5
 DISMAX_TIEBREAK = 0.1
 COORDINATION = 0.9
 # Snippets that match only words most snippets contain rank by the key words of the answers
@@ -39,13 +37,19 @@ FEEDBACK_TERMS = 20
 FEEDBACK_BOOST = 1.0
 _MAX_GROUP_WORDS = 8
 
+# What a concept is to its question (see index/wording.py).
+SUBJECT = "subject"  # what the question is about: an answer must match it
+GENERIC = "generic"  # an everyday word ("lower", "episode"): it ranks, it does not decide
+KIND = "kind"  # the kind of question ("treated", "causes"): it ranks sections
+
 
 def split_query(text: str) -> tuple[list[str], list[str]]:
     """Plain words and quoted phrases. Any other character is just text (an unclosed quote too)."""
     phrases = [p.strip() for p in _PHRASE.findall(text) if p.strip()]
     rest = _PHRASE.sub(" ", text).replace('"', " ")
-    words = re.findall(r"\w+", rest)
-    return words, [" ".join(re.findall(r"\w+", p)) for p in phrases if re.search(r"\w", p)]
+    words = analysis.QUERY_WORD.findall(rest)
+    return words, [" ".join(analysis.QUERY_WORD.findall(p)) for p in phrases
+                   if re.search(r"\w", p)]
 
 
 @dataclass
@@ -55,6 +59,14 @@ class Concept:
     exact: tuple[str, ...]
     expansions: list[tuple[str, ...]] = field(default_factory=list)
     phrase: bool = False  # typed in quotes: no expansion, words must be adjacent
+    label: str = ""  # the words as typed
+    role: str = SUBJECT
+    # How common its rarest word is in English (Zipf); a condition's name counts as rare.
+    rarity: float = 9.0
+
+    @property
+    def rare(self) -> bool:
+        return self.rarity < wording.RARE_ZIPF
 
 
 @dataclass
@@ -62,30 +74,51 @@ class Plan:
     concepts: list[Concept]
     conditions: list[str]  # conditions the text names (for the focus boost)
     marks: set[tuple[str, ...]]  # stem sequences to highlight where they occur in full
+    sections: list[str] = field(default_factory=list)  # heading stems of the question's kind
 
     @property
     def empty(self) -> bool:
         return not self.concepts
 
+    def without(self, dropped: list[int]) -> Plan:
+        return Plan([c for i, c in enumerate(self.concepts) if i not in dropped],
+                    self.conditions, self.marks, self.sections)
+
 
 class Expander:
-    """Expansion groups keyed by their stemmed phrases, built once per index generation."""
+    """Expansion groups keyed by their stemmed phrases, built once per index generation.
 
-    def __init__(self, groups: list[dict[str, Any]], analyze):
+    `known` tells whether the index has a stem; `zipf` how common a word is in English."""
+
+    def __init__(self, groups: list[dict[str, Any]], analyze,
+                 known: Callable[[str], bool] = lambda stem: False,
+                 zipf: Callable[[str], float] = lambda word: 0.0):
         self._analyze = analyze
+        self._known = known
+        self._zipf = zipf
         self._by_stems: dict[tuple[str, ...], list[int]] = {}
         self._groups: list[tuple[list[tuple[str, ...]], str | None]] = []
         for number, group in enumerate(groups):
-            variants = list(dict.fromkeys(
-                stems for stems in (tuple(analyze(p)) for p in group["phrases"]) if stems))
+            variants = self._stemmed(group["phrases"])
             self._groups.append((variants, group.get("condition")))
-            for stems in variants:
+            for stems in self._stemmed(group.get("triggers") or group["phrases"]):
                 self._by_stems.setdefault(stems, []).append(number)
+        self._kinds: dict[tuple[str, ...], str] = {}
+        self._kind_sections: dict[str, list[str]] = {}
+        for kind, (triggers, headings) in wording.QUESTION_TYPES.items():
+            for stems in self._stemmed(triggers):
+                self._kinds.setdefault(stems, kind)
+            self._kind_sections[kind] = [s for h in headings for s in analyze(h)]
+
+    def _stemmed(self, phrases) -> list[tuple[str, ...]]:
+        return list(dict.fromkeys(
+            stems for stems in (tuple(self._analyze(p)) for p in phrases) if stems))
 
     def plan(self, words: list[str], phrases: list[str]) -> Plan:
         concepts: list[Concept] = []
         conditions: list[str] = []
-        typed = [(stem, w.lower() in FILLER_WORDS) for w in words for stem in self._analyze(w)]
+        sections: list[str] = []
+        typed = [(stem, w) for w in words for stem in self._analyze(w)]
         stems = [stem for stem, _ in typed]
         i = 0
         while i < len(stems):
@@ -96,23 +129,53 @@ class Expander:
                     break
             else:
                 size, run = 1, (stems[i],)
-                if typed[i][1]:  # a filler word on its own
+                if typed[i][1].lower() in wording.FILLER_WORDS:  # a filler word on its own
                     i += 1
                     continue
             expansions: list[tuple[str, ...]] = []
+            named = False
             for number in self._by_stems.get(run, []):
                 variants, condition = self._groups[number]
                 expansions += [v for v in variants if v != run and v not in expansions]
-                if condition and condition not in conditions:
-                    conditions.append(condition)
-            concepts.append(Concept(run, expansions))
+                if condition:
+                    named = True
+                    if condition not in conditions:
+                        conditions.append(condition)
+            typed_words = [w for _, w in typed[i:i + size]]
+            if size == 1:  # safe / safety: word families the stemmer leaves apart
+                expansions += [(s,) for s in wording.family_stems(
+                    analysis.fold(typed_words[0]).lower(), run[0], self._stem_in_index)
+                    if (s,) not in expansions]
+            concept = Concept(run, expansions, label=" ".join(typed_words))
+            self._classify(concept, typed_words, named, sections)
+            concepts.append(concept)
             i += size
         for phrase in phrases:
             phrase_stems = tuple(self._analyze(phrase))
             if phrase_stems:
-                concepts.append(Concept(phrase_stems, phrase=True))
+                concept = Concept(phrase_stems, phrase=True, label=phrase)
+                self._classify(concept, phrase.split(), False, sections)
+                concepts.append(concept)
         marks = {seq for c in concepts for seq in (c.exact, *c.expansions)}
-        return Plan(concepts, conditions, marks)
+        return Plan(concepts, conditions, marks, sections)
+
+    def _classify(self, concept: Concept, typed_words: list[str], named: bool,
+                  sections: list[str]) -> None:
+        """The concept's role: a condition's name or a word English seldom uses is a subject;
+        the words of a kind of question say its kind; other everyday words are generic."""
+        kind = None if concept.phrase else self._kinds.get(concept.exact)
+        rarity = min((self._zipf(analysis.fold(w)) for w in typed_words if not w.isdigit()),
+                     default=9.0)
+        concept.rarity = 0.0 if named else rarity
+        if kind is not None:
+            concept.role = KIND
+            sections += [s for s in self._kind_sections[kind] if s not in sections]
+        elif not named and rarity >= wording.GENERIC_ZIPF:
+            concept.role = GENERIC
+
+    def _stem_in_index(self, word: str) -> str | None:
+        stems = self._analyze(word)
+        return stems[0] if len(stems) == 1 and self._known(stems[0]) else None
 
     def knows(self, word: str) -> bool:
         """Whether a typed word is part of some expansion group (so not a misspelling)."""
@@ -221,31 +284,39 @@ def _concept_node(concept: Concept) -> Node:
                         for fieldname, field_boost in FIELD_BOOSTS.items()))
 
 
-def build(plan: Plan, relaxed: bool, focus: list[str],
-          common: frozenset[int] = frozenset()) -> Node | None:
-    """The query tree for a plan: all concepts (any, when relaxed), with optional boosts.
-
-    When relaxed, concepts at the positions in `common` (words most snippets contain, like
-    "VNS" in articles about VNS) cannot make a partial match on their own: they only add to
-    the score of snippets that match another concept."""
+def build(plan: Plan, focus: list[str], anchors: list[int] | None = None) -> Node | None:
+    """The query tree for a plan: every concept must match; or, with `anchors`, at least one
+    of the concepts at those positions must, and every concept matched adds to the score, the
+    more of them the more (a coordination bonus). The words as typed next to each other, an
+    article about a condition the query names, a section heading of the question's kind: each
+    adds."""
     if plan.empty:
         return None
     parts = [_concept_node(c) for c in plan.concepts]
-    if len(parts) == 1:
-        core: Node = parts[0]
-    elif relaxed:  # a coordination bonus: snippets with more of the concepts rank higher
-        telling = [p for i, p in enumerate(parts) if i not in common]
-        core = AnyOf(tuple(telling or parts), coordination=COORDINATION)
-        for i in sorted(common) if telling else ():
-            core = Boost(core, parts[i])
+    if anchors is None:
+        core: Node = parts[0] if len(parts) == 1 else AllOf(tuple(parts))
     else:
-        core = AllOf(tuple(parts))
+        if not anchors:
+            return None
+        held = [parts[i] for i in anchors]
+        core = held[0] if len(held) == 1 else AnyOf(tuple(held), coordination=COORDINATION)
+        others = [p for i, p in enumerate(parts) if i not in anchors]
+        if others:
+            core = Boost(core, AnyOf(tuple(others), coordination=COORDINATION))
     typed = [s for c in plan.concepts if not c.phrase for s in c.exact]
     if len(typed) > 1:
         core = Boost(core, Phrase(tuple(typed), PHRASE_BOOST))
     if focus:
         core = Boost(core, AnyOf(tuple(Term("focus", slug, FOCUS_BOOST) for slug in focus)))
+    if plan.sections:
+        core = Boost(core, AnyOf(tuple(Term("section", stem, QUESTION_TYPE_BOOST)
+                                       for stem in plan.sections)))
     return core
+
+
+def concept_node(concept: Concept) -> Node:
+    """One concept alone: which snippets match it (for `matched` and `not_found`)."""
+    return _concept_node(concept)
 
 
 def like(core: Node, key_terms: list[tuple[str, float]]) -> Node:

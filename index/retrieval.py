@@ -2,7 +2,8 @@
 
 User text is never handed to a query parser: words and quoted phrases become our own query
 tree (index/query.py), so no input can raise a parser error. Snippets with every concept come
-first; while they are fewer than a page, looser matches follow (and `match` says "any").
+first; while they are fewer than a page, snippets with the question's subject fill it (and
+`match` says "any"). A subject nothing matches empties the answer (`not_found` says which).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from .generation import Generation
 
 FILL_BELOW = 10  # fewer all-concept matches than this: partial matches fill the list
+# Questions of up to this many concepts have no background words: each one counts.
+SHORT_QUESTION = 3
+# A question's core subjects are its rarest words, within this many Zipf units of the rarest.
+SUBJECT_SPREAD = 1.0
+# A filled result scores at most this fraction of the lowest of the results it follows.
+FILL_SCALE = 0.9
 # A problem-list code typed into q: ICD-10-CM (letter, digit, digit or letter, .subcode).
 _ICD_IN_TEXT = re.compile(r"(?<![\w.])([A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(?![\w.])")
 
@@ -90,43 +97,98 @@ def _codes_as_words(gen: Generation, text: str) -> str:
 
 def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
          allowed: np.ndarray | None) -> SearchResult:
-    """Every concept first. While that is fewer than a page: snippets with some of the
-    telling concepts; then, if some snippet had one, snippets with only the common ones (just
-    "VNS"), most like the answers above them first. So a narrow question gets a full page."""
-    strict = planner.build(plan, False, focus)
-    if strict is None:  # only stop words, e.g. "the"
+    """Right or nothing. When no snippet matches one of the question's core subjects, the
+    answer is empty (as it is for a short question of everyday words one of which nothing matches:
+    "lower back pain" is not about "lower"), and the words that found nothing are reported.
+    Otherwise every concept first; while that is fewer than a page, snippets with one of the
+    question's subjects and some of its other words fill it (never snippets that share only
+    everyday words). Whatever the page holds is in the order of one score, the one shown."""
+    if plan.empty:  # only stop and filler words
         return SearchResult([], 0)
+    found = [gen.evaluator.scores(planner.concept_node(c), allowed) for c in plan.concepts]
+    missing = {i for i, matches in enumerate(found) if not len(matches)}
+    not_found = [plan.concepts[i].label for i in sorted(missing)]
+    core = _core_subjects(plan)
+    short = len(plan.concepts) <= SHORT_QUESTION
+    if (len(missing) == len(plan.concepts) or missing.intersection(core)
+            or (not core and short and any(
+                plan.concepts[i].role == planner.GENERIC for i in missing))):
+        return SearchResult([], 0, not_found=not_found)
+    # What is left: the words that found nothing are dropped.
+    asked = plan.without(sorted(missing))
+    found = [matches for i, matches in enumerate(found) if i not in missing]
     wanted = q.offset + q.limit
+    strict = planner.build(asked, focus)
+    scored = gen.evaluator.scores(strict, allowed)
     # The same paragraph in several sources is one result; the others go in also_in.
-    ranked, total = collapsed(gen, gen.evaluator.scores(strict, allowed), wanted)
+    ranked, total = collapsed(gen, scored, wanted)
     strict_total = total
-    if total < FILL_BELOW and len(plan.concepts) > 1:
-        common = _common_concepts(gen, plan)
-        loose = planner.build(plan, True, focus, common)
-        ranked, total = _followed_by(gen, ranked, total, loose, allowed, wanted)
-        if 0 < total < FILL_BELOW and 0 < len(common) < len(plan.concepts):
-            fill = planner.like(planner.build(plan, True, focus), _key_terms(gen, plan, ranked))
-            ranked, total = _followed_by(gen, ranked, total, fill, allowed, wanted)
-    marks = _marks(gen, plan.marks)
+    anchors = _anchors(asked, short)
+    if total < FILL_BELOW and anchors and len(asked.concepts) > 1:
+        # A subject in most snippets ("VNS" in articles about VNS) anchors a result only
+        # when the others found too few; those rank by the key words of the answers above.
+        telling = [i for i in anchors if not _common(gen, asked.concepts[i])]
+        if telling:
+            fill = gen.evaluator.scores(planner.build(asked, focus, telling), allowed)
+            scored = _below(scored, fill)
+            ranked, total = collapsed(gen, scored, wanted)
+        if total < FILL_BELOW and len(telling) < len(anchors) and (total or not telling):
+            fill = planner.like(planner.build(asked, focus, anchors),
+                                _key_terms(gen, asked, ranked))
+            scored = _below(scored, gen.evaluator.scores(fill, allowed))
+            ranked, total = collapsed(gen, scored, wanted)
+    marks = _marks(gen, asked.marks)
     page = ranked[q.offset:wanted]
     records = gen.records([doc for doc, _ in page])
-    hits = [Hit(doc, record, round(score, 4), _spans(gen, doc, marks))
-            for (doc, score), record in zip(page, records, strict=True)]
-    return SearchResult(hits, total, match="all" if total == strict_total else "any")
+    docs = np.array([doc for doc, _ in page], dtype=np.int64)
+    has = [np.isin(docs, matches.docs) for matches in found]
+    hits = [Hit(doc, record, round(score, 4), _spans(gen, doc, marks),
+                tuple(c.label for c, mask in zip(asked.concepts, has, strict=True) if mask[n]))
+            for n, ((doc, score), record) in enumerate(zip(page, records, strict=True))]
+    return SearchResult(hits, total, match="all" if total == strict_total else "any",
+                        not_found=not_found)
 
 
-def _followed_by(gen: Generation, ranked: Ranked, total: int, looser: planner.Node,
-                 allowed: np.ndarray | None, wanted: int) -> tuple[Ranked, int]:
-    """`ranked` followed by the other matches of a looser query (which matches everything
-    the `total` before it did), and the new distinct total. Either `ranked` holds all
-    `total` matches or at least the `wanted` shown, so what is appended never changes a
-    page already cut from it, and it is cut from the same order on every page."""
-    more, more_total = collapsed(gen, gen.evaluator.scores(looser, allowed), total + wanted)
-    if more_total <= total:
-        return ranked, total
-    groups = gen.arrays.dup_groups
-    shown = {int(groups[doc]) for doc, _ in ranked}
-    return ranked + [hit for hit in more if int(groups[hit[0]]) not in shown], more_total
+def _below(found: Scored, more: Scored) -> Scored:
+    """`found`, and the other matches of `more` scaled to score below every one of `found`:
+    a fill never sits above what it fills, and the page is in the order of the scores shown."""
+    extra = ~np.isin(more.docs, found.docs)
+    if not extra.any():
+        return found
+    docs, scores = more.docs[extra], more.scores[extra]
+    if len(found):
+        floor = float(found.scores.min()) * FILL_SCALE
+        top = float(scores.max())
+        if top > floor:
+            scores = scores * (floor / top)
+    order = np.argsort(np.concatenate([found.docs, docs]), kind="stable")
+    return Scored(np.concatenate([found.docs, docs])[order],
+                  np.concatenate([found.scores, scores])[order])
+
+
+def _core_subjects(plan: planner.Plan) -> list[int]:
+    """Positions of what a question is about: its rarest subjects (a condition's name, or
+    the words English uses least, within SUBJECT_SPREAD of the rarest). "Mild intermittent
+    asthma" is about asthma and intermittent, not "mild"."""
+    subjects = [i for i, c in enumerate(plan.concepts) if c.role == planner.SUBJECT]
+    if not subjects:
+        return []
+    rarest = min(plan.concepts[i].rarity for i in subjects)
+    return [i for i in subjects if plan.concepts[i].rarity <= rarest + SUBJECT_SPREAD]
+
+
+def _anchors(plan: planner.Plan, short: bool) -> list[int]:
+    """Positions of the concepts of which a filled result must match one: a short
+    question's subjects; a longer one's core subjects."""
+    if short:
+        return [i for i, c in enumerate(plan.concepts) if c.role == planner.SUBJECT]
+    return _core_subjects(plan)
+
+
+def _common(gen: Generation, concept: planner.Concept) -> bool:
+    """Whether the concept's typed words are in most snippets."""
+    text = gen.arrays.fields["text"]
+    return all(text.frequency(stem) > gen.arrays.documents / 2 for stem in concept.exact)
 
 
 def _key_terms(gen: Generation, plan: planner.Plan, found: Ranked) -> list[tuple[str, float]]:
@@ -158,14 +220,6 @@ def _key_terms(gen: Generation, plan: planner.Plan, found: Ranked) -> list[tuple
                     key=lambda item: (-item[0], item[1]))
     wanted = planner.FEEDBACK_TERMS + len(searched)
     return [(t, w) for w, t in ranked[:wanted] if t not in searched][:planner.FEEDBACK_TERMS]
-
-
-def _common_concepts(gen: Generation, plan: planner.Plan) -> frozenset[int]:
-    """Positions of concepts whose typed words are in most snippets."""
-    half = gen.arrays.documents / 2
-    text = gen.arrays.fields["text"]
-    return frozenset(i for i, concept in enumerate(plan.concepts)
-                     if all(text.frequency(stem) > half for stem in concept.exact))
 
 
 def collapsed(gen: Generation, scored: Scored, limit: int) -> tuple[Ranked, int]:

@@ -230,6 +230,35 @@ class SynonymsSchema(Schema):
     groups = fields.List(PhraseGroup(), required=True)
 
 
+class PhraseList(SeedField):
+    """One or more phrases, each with its whitespace runs as one space."""
+
+    default_error_messages = {"invalid": "needs a list of phrases"}
+
+    def accepts(self, value: Any) -> bool:
+        return (isinstance(value, list) and len(value) >= 1
+                and all(isinstance(v, str) and v.strip() for v in value))
+
+    def convert(self, value: list[str]) -> list[str]:
+        return [one_line(phrase) for phrase in value]
+
+
+class LayTermSchema(EntrySchema):
+    """An entry of lay_terms.yaml: everyday phrases a query widens to clinical ones, and the
+    public source that uses both for the same thing."""
+
+    id = Identifier(SLUG, "term id {input!r} must be lowercase words joined by '-'",
+                    required=True)
+    lay = PhraseList(required=True)
+    clinical = PhraseList(required=True)
+    source = Text(required=True)
+
+    @post_load
+    def one_line_source(self, data: dict[str, Any], **kwargs) -> dict[str, Any]:
+        data["source"] = one_line(data["source"])
+        return data
+
+
 STRINGS = "title and text must be strings"
 
 

@@ -30,6 +30,7 @@ from .seed_schemas import (
     CaveatSchema,
     ConditionSchema,
     EntrySchema,
+    LayTermSchema,
     PageSchema,
     SourceSchema,
     SynonymsSchema,
@@ -109,6 +110,7 @@ class Seeds:
     input_digest: str = ""
     caveats_path: str = "caveats.yaml"
     synonyms: list[list[str]] = field(default_factory=list)
+    lay_terms: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Reader:
@@ -257,6 +259,17 @@ def _read_synonyms(reader: _Reader, path: Path) -> list[list[str]]:
     return []
 
 
+def _read_lay_terms(reader: _Reader, path: Path) -> list[dict[str, Any]]:
+    """Lay-to-clinical wording; the file is optional."""
+    if not path.exists():
+        return []
+    data = reader.read_mapping(path, "terms", list)
+    if data is None:
+        return []
+    return [record for record, _ in
+            reader.load_entries(path, data["terms"], LayTermSchema(), "term")]
+
+
 def _read_articles(reader: _Reader, seeds_dir: Path, catalog: dict[str, _Catalogued] | None,
                    catalog_path: Path) -> list[Source]:
     """The articles, each joined with its catalog entry. With no readable catalog, articles are
@@ -356,6 +369,7 @@ def load(seeds_dir: Path | str, pages: Path | str | None = None,
     slugs = None if conditions is None else {c.slug for c in conditions}
     caveats = _read_caveats(reader, seeds_dir / "caveats.yaml", slugs)
     synonyms = _read_synonyms(reader, seeds_dir / "synonyms.yaml")
+    lay_terms = _read_lay_terms(reader, seeds_dir / "lay_terms.yaml")
     if pages is None:
         catalog_path = seeds_dir / "catalog.yaml"
         catalog = _read_catalog(reader, catalog_path)
@@ -367,4 +381,4 @@ def load(seeds_dir: Path | str, pages: Path | str | None = None,
     if reader.problems:
         raise SeedError(reader.problems)
     return Seeds(sources, conditions or [], caveats, meta, reader.digest.hexdigest(),
-                 str(seeds_dir / "caveats.yaml"), synonyms)
+                 str(seeds_dir / "caveats.yaml"), synonyms, lay_terms)

@@ -6,7 +6,8 @@ scoring.json, scoring.bin) and:
   sources.json     source metadata with the ordered ids of each source's snippets
   conditions.json  the vocabulary with codes and snippet counts
   caveats.json     the caveat catalogue the snippets' caveat ids refer to
-  synonyms.json    query expansion groups (curated synonyms and the vocabulary's terms)
+  synonyms.json    query expansion groups (curated synonyms, lay terms, the vocabulary's terms)
+  english.bin      how common each English word is (index/english.py)
   duplicates.json  groups of snippets whose text is the same, for collapsing results
 Everything a request needs comes from one generation, so an answer never mixes two.
 """
@@ -26,7 +27,7 @@ from .analysis import make_analyzer
 
 MANIFEST = "manifest.json"
 SIDE_FILES = ("sources.json", "conditions.json", "caveats.json", "synonyms.json",
-              "duplicates.json", "scoring.json", "scoring.bin")
+              "duplicates.json", "scoring.json", "scoring.bin", "english.bin")
 
 
 def make_schema() -> Schema:

@@ -1,4 +1,8 @@
-"""Spelling suggestions from the index's own (unstemmed) words, offered only if they find more."""
+"""Spelling suggestions from the index's own (unstemmed) words, offered only if they find more.
+
+Only a word that is neither in the index nor a real English word (index/english.py: "knee",
+"need" and "safe" are real; "migrane" and "vagas" are not) is taken for a misspelling. A
+correctly spelled word is never replaced."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING
 from whoosh.spelling import Corrector
 
 from . import query as planner
+from . import wording
 from .query import split_query
 
 if TYPE_CHECKING:
@@ -44,7 +49,8 @@ def correction(gen: Generation, text: str, words: list[str], found: int,
             if len(word) < 3 or word.isdigit() or not gen.analysis.query_stems(word):
                 continue
             lowered = word.lower()
-            if searcher.doc_frequency(SPELL_FIELD, lowered) or gen.expander.knows(word):
+            if (searcher.doc_frequency(SPELL_FIELD, lowered) or gen.expander.knows(word)
+                    or gen.english.zipf(lowered) >= wording.REAL_WORD_ZIPF):
                 continue
             options = corrector.suggest(lowered, limit=1, maxdist=2)
             if options and options[0] != lowered:
@@ -53,7 +59,7 @@ def correction(gen: Generation, text: str, words: list[str], found: int,
     if not changed:
         return None
     suggestion = " ".join(suggestion.split())
-    corrected = planner.build(gen.expander.plan(*split_query(suggestion)), False, [])
+    corrected = planner.build(gen.expander.plan(*split_query(suggestion)), [])
     if corrected is None:
         return None
     return suggestion if count(corrected) > found else None

@@ -21,6 +21,7 @@ from .errors import IndexUnavailable
 from .evaluate import Evaluator
 from .lru import LRU
 from .model import SearchQuery, SearchResult
+from .suggest import SPELL_FIELD
 
 ALSO_IN_LIMIT = 20  # other citations listed on a collapsed duplicate
 RESULT_CACHE_SIZE = 256  # answers kept per generation (least recently used go first)
@@ -77,10 +78,8 @@ class Generation:
                 self._neighbours[sid] = (ids[i - 1] if i else None,
                                          ids[i + 1] if i + 1 < len(ids) else None)
         self.analysis = Analysis(self._ix.schema["text"].analyzer)
-        text = self.arrays.fields["text"]
         self.expander = planner.Expander(synonyms, self.analysis.query_stems,
-                                         known=lambda stem: text.number(stem) is not None,
-                                         zipf=self.english.zipf)
+                                         known=self.has_word, zipf=self.english.zipf)
         self.evaluator = Evaluator(self.arrays)
         self.filters: LRU[np.ndarray] = LRU(FILTER_CACHE_BYTES, size=lambda mask: mask.nbytes)
         self._results: LRU[SearchResult] = LRU(RESULT_CACHE_SIZE)
@@ -116,6 +115,11 @@ class Generation:
         """A stored snippet with the other citations of its duplicates (kept per generation;
         treat as read-only)."""
         return self.records([docnum])[0]
+
+    def has_word(self, word: str) -> bool:
+        """Whether some snippet's text has this (folded, lower-case) word."""
+        with self.whoosh() as searcher:
+            return bool(searcher.doc_frequency(SPELL_FIELD, word))
 
     def records(self, docnums: list[int]) -> list[dict[str, Any]]:
         """`record` of each, the ones not kept read from Whoosh under one lock."""

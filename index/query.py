@@ -88,10 +88,10 @@ class Plan:
 class Expander:
     """Expansion groups keyed by their stemmed phrases, built once per index generation.
 
-    `known` tells whether the index has a stem; `zipf` how common a word is in English."""
+    `known` tells whether some snippet has a word; `zipf` how common a word is in English."""
 
     def __init__(self, groups: list[dict[str, Any]], analyze,
-                 known: Callable[[str], bool] = lambda stem: False,
+                 known: Callable[[str], bool] = lambda word: False,
                  zipf: Callable[[str], float] = lambda word: 0.0):
         self._analyze = analyze
         self._known = known
@@ -174,8 +174,10 @@ class Expander:
             concept.role = GENERIC
 
     def _stem_in_index(self, word: str) -> str | None:
+        if not self._known(word):
+            return None
         stems = self._analyze(word)
-        return stems[0] if len(stems) == 1 and self._known(stems[0]) else None
+        return stems[0] if len(stems) == 1 else None
 
     def knows(self, word: str) -> bool:
         """Whether a typed word is part of some expansion group (so not a misspelling)."""

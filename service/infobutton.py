@@ -196,9 +196,13 @@ class Infobutton(MethodView):
         else:
             query = None
             why = f"no snippets: {not_covered} (see /v1/conditions)"
-        hits = gen.search(query).hits if query else []
-        if query and not hits:
-            why = f"no snippets found: {why}"
+        result = gen.search(query) if query else None
+        hits = result.hits if result else []
+        if result is not None and not hits:
+            # Right or nothing: an uncovered display name gets an empty feed that says why.
+            missing = (f"; no snippet matches {', '.join(map(repr, result.not_found))}"
+                       if result.not_found else "")
+            why = f"no snippets found: {why}{missing}"
         feed = self._feed(gen, args, hits, why, for_patient)
         if args.get("response_type") == XML_TYPE:
             return Response(_atom(feed), mimetype=XML_TYPE)

@@ -95,7 +95,8 @@ def _prepared(gen: Generation, record: dict[str, Any]) -> tuple[dict[str, Any], 
 
 def snippet(gen: Generation, hit: Hit) -> dict[str, Any]:
     """A hit as the API shows it (shares the prepared parts: treat as read-only)."""
-    return dict(_prepared(gen, hit.record)[0], score=hit.score, highlight=highlight(hit))
+    return dict(_prepared(gen, hit.record)[0], score=hit.score, highlight=highlight(hit),
+                matched=list(hit.matched))
 
 
 # One encoder for every call: json.dumps with arguments builds a new one each time.
@@ -106,7 +107,8 @@ def search_response(gen: Generation, head: dict[str, Any], hits: list[Hit]) -> R
     """A search answer (SearchResponseSchema) as JSON: each hit's prepared JSON with its score
     and highlight appended, the generation's response caveats and index info."""
     results = ",".join(f'{_prepared(gen, hit.record)[1]},"score":{_json(hit.score)},'
-                       f'"highlight":{_json(highlight(hit))}}}' for hit in hits)
+                       f'"highlight":{_json(highlight(hit))},"matched":{_json(hit.matched)}}}'
+                       for hit in hits)
     body = _json(dict(head, caveats=response_caveats(gen), index=index_info(gen)))
     return Response(f'{body[:-1]},"results":[{results}]}}', mimetype="application/json")
 

@@ -128,7 +128,12 @@ class SnippetSchema(Schema):
     highlight = fields.String(required=True, metadata=_doc(
         "The text HTML-escaped, with <mark> around matched terms."))
     score = fields.Float(allow_none=True, metadata=_doc(
-        "Relevance score; null when browsing without query text."))
+        "Relevance score; null when browsing without query text. Results are in the order "
+        "of this score on every page."))
+    matched = fields.List(fields.String(), required=True, metadata=_doc(
+        "The query's concepts (words or phrases as typed) this snippet matches, in its text, "
+        "section heading or article title, as written or through an expansion; empty when "
+        "browsing."))
     conditions = fields.List(fields.String(), required=True)
     reading_grade = fields.Float(required=True, metadata=_doc("Flesch-Kincaid grade level."))
     lead_in = fields.String(allow_none=True, metadata=_doc(
@@ -171,10 +176,16 @@ class SearchResponseSchema(Schema):
     offset = fields.Integer(required=True)
     match = fields.String(required=True, metadata=_doc(
         '"all" words matched, or "any" when fewer than a page (10) of snippets had them all '
-        'and snippets with only some of them fill the list after those.'))
+        "and snippets with the query's subject and only some of its other words fill the "
+        "list after those, scored below them."))
     results = fields.List(fields.Nested(SnippetSchema), required=True)
     suggestion = fields.String(allow_none=True, metadata=_doc(
-        "A spelling correction of q when it finds nothing or little."))
+        "A spelling correction of q when it finds nothing or little: only for words that are "
+        "in no snippet and not English words, and only when the corrected q finds more."))
+    not_found = fields.List(fields.String(), required=True, metadata=_doc(
+        "Words of q (as typed) that no snippet matches, even through expansions. When one of "
+        "them is what q is about, the answer is empty rather than filled with snippets that "
+        "share only q's other words."))
     unmatched_codes = fields.List(fields.String(), required=True, metadata=_doc(
         "Well-formed codes no vocabulary entry covers."))
     caveats = fields.List(fields.Nested(CaveatSchema), required=True, metadata=_doc(

@@ -73,6 +73,7 @@ class SnippetSearch(MethodView):
             "offset": args["offset"],
             "match": result.match if result else "all",
             "suggestion": result.suggestion if result else None,
+            "not_found": result.not_found if result else [],
             "unmatched_codes": unmatched,
         }, result.hits if result else [])
 

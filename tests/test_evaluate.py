@@ -165,9 +165,10 @@ def test_an_unknown_node_is_a_bug_not_an_empty_answer(evaluator):
     "does vns reduce opioid use", "is vns right for me"])
 def test_every_tree_the_planner_builds_is_scored(generation, text):
     plan = generation.expander.plan(*split_query(text))
-    for node in (planner.build(plan, False, ["ptsd"]),
-                 planner.build(plan, True, [], frozenset({0})),
-                 planner.like(planner.build(plan, True, []), [("sleep", 0.5), ("pain", 1.0)])):
+    anchors = list(range(len(plan.concepts)))
+    for node in (planner.build(plan, ["ptsd"]),
+                 planner.build(plan, [], anchors[:1]),
+                 planner.like(planner.build(plan, [], anchors), [("sleep", 0.5), ("pain", 1.0)])):
         assert isinstance(generation.evaluator.scores(node), Scored)
 
 

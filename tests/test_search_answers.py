@@ -1,9 +1,13 @@
 """Every answer of the search on 400 fixed queries is what the previous engine answered.
 
-tests/data/search_answers.json was recorded by `bench/answers.py record` on the seed index
-with the Whoosh-matcher engine this one replaced (ids, scores, highlights, totals, "all"/"any"
-and suggestions). A change of engine must not change an answer unless it is listed here with
-the reason, and a test elsewhere shows the new answer is the right one.
+tests/data/search_answers.json was recorded by `bench/answers.py record --count 400` on the
+seed index (ids, scores, highlights, totals, "all"/"any" and suggestions). It was first
+recorded with the Whoosh-matcher engine the array engine replaced, which answered all 400 the
+same; it was recorded again when the search became right-or-nothing (issue 12: empty answers
+for uncovered subjects, fills scored below what they fill, folding, word families, lay terms,
+suggestions only for non-words), behaviour tests/test_trustworthy_search.py checks. A change
+must not change an answer unless it is listed here with the reason, and a test elsewhere shows
+the new answer is the right one.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ HYPHENATED_PREFIXES = ("non", "anti", "post", "pre", "co", "multi", "semi", "sub
 _HYPHENS = "-\u2010\u2011"  # hyphen-minus, hyphen, non-breaking hyphen
 WORD_PATTERN = (rf"(?i:(?:{'|'.join(HYPHENATED_PREFIXES)})[{_HYPHENS}])*"
                 r"[\w\*]+(\.?[\w\*]+)*")
-_HYPHEN_CHARS = re.compile(f"[{_HYPHENS}]")
+_NOT_WORD = re.compile(r"[^\w*]")
 # A word of a query as the analyzer will see it: a joined prefix stays with its word.
 QUERY_WORD = re.compile(rf"(?i:(?:{'|'.join(HYPHENATED_PREFIXES)})[{_HYPHENS}])*\w+")
 
@@ -48,7 +48,8 @@ def fold(text: str) -> str:
         text = "".join(c for c in unicodedata.normalize("NFKD", text)
                        if not unicodedata.combining(c))
         text = unicodedata.normalize("NFC", text)
-    return _HYPHEN_CHARS.sub("", text)
+    # What folding leaves outside a word ("¼" becomes "1⁄4") goes: a token stays one token.
+    return _NOT_WORD.sub("", text)
 
 
 class FoldFilter(Filter):
@@ -56,7 +57,7 @@ class FoldFilter(Filter):
 
     def __call__(self, tokens):
         for token in tokens:
-            token.text = fold(token.text)
+            token.text = fold(token.text) or token.text
             yield token
 
 

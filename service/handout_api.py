@@ -99,7 +99,7 @@ def document_reference(made: handout.Handout) -> dict:
 class HandoutDocument(MethodView):
     @blp.arguments(HandoutArgs(), location="query", unknown=RAISE, error_status_code=400)
     @blp.response(200, DocumentReferenceSchema, content_type="application/json")
-    @blp.doc(responses={"200": {"content": {FHIR_JSON: {
+    @blp.doc(responses={200: {"content": {FHIR_JSON: {
         "schema": {"$ref": "#/components/schemas/DocumentReference"}}}}})
     @blp.alt_response(404, "NOT_FOUND")
     def get(self, args):

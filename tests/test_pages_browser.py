@@ -259,6 +259,9 @@ AXE_PAGES = {  # name: (path, status)
     "docs": ("/docs", 200),
 }
 
+DOCS_OPENED = ["snippets-get_v1_snippets", "sources-get_v1_sources__source_id_",
+               "cds_hooks-post_cds_services__service_id_", "handout-get_v1_handout"]
+
 
 @pytest.mark.parametrize("name", list(AXE_PAGES))
 def test_axe_finds_no_serious_or_critical_violations(browser, live, axe, name):
@@ -268,10 +271,12 @@ def test_axe_finds_no_serious_or_critical_violations(browser, live, axe, name):
         tab.go(*AXE_PAGES[name])
         if name == "docs":
             tab.page.wait_for_selector(".opblock")
-            controls = tab.page.locator(".opblock-summary-control")
-            for i in range(controls.count()):  # every operation open: all it shows is checked
-                controls.nth(i).click()
-            tab.page.locator(".responses-table").nth(controls.count() - 1).wait_for()
+            # One operation of each shape open (query array, path, JSON body): what Swagger UI
+            # draws for them is checked too. Every one open takes seconds more for the same.
+            for block in DOCS_OPENED:
+                opened = tab.page.locator(f"#operations-{block}")
+                opened.locator(".opblock-summary-control").click()
+                opened.locator(".responses-table").wait_for()
         tab.page.add_script_tag(path=axe)
         results = tab.page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
         bad = [f"{v['id']} ({v['impact']}): {v['help']} at "

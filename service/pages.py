@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
+from index.errors import IndexUnavailable
 from index.search import Hit, SearchQuery
 
 from . import handout, presenters
@@ -99,6 +100,14 @@ def _search_url(form: dict[str, Any], **changes) -> str:
     return url_for("pages.search") + (f"?{query}" if query else "")
 
 
+@blp.errorhandler(IndexUnavailable)
+def _index_unavailable(error: IndexUnavailable):
+    body, status, headers = error_page(503, "The index is not available",
+                                       f"The search index cannot be read just now: {error}. "
+                                       "Try again in a moment.")
+    return body, status, dict(headers, **{"Retry-After": "5"})
+
+
 @blp.get("/")
 def search():
     gen = presenters.generation()
@@ -108,7 +117,7 @@ def search():
                                "disclaimer": presenters.response_caveats(gen)}
     if errors:
         return _page("search.html", 400, **context)
-    if form["q"] or form["condition"]:
+    if form["q"] or form["condition"] or form["max_grade"] is not None:
         result = gen.search(SearchQuery(
             text=form["q"], conditions=(form["condition"],) if form["condition"] else (),
             max_grade=form["max_grade"], limit=PAGE_SIZE, offset=form["offset"]))

@@ -302,3 +302,18 @@ def test_docs_loads_swagger_ui_from_this_server_and_the_spec_as_json(client):
     assert client.get(root["data-spec-url"]).get_json() == yaml.safe_load(
         client.get("/openapi.yaml").get_data(as_text=True))
     assert client.get("/docs/swagger-ui/index.html").status_code == 404
+
+
+def test_a_reading_level_alone_lists_paragraphs_at_most_that_hard(client):
+    parsed = page(client, "/?max_grade=12")
+    grades = [t for t in parsed.text if "US school grade" in t]
+    assert grades and all(float(re.search(r"grade ([\d.]+)", g).group(1)) <= 12 for g in grades)
+
+
+def test_pages_say_so_when_the_index_is_not_available(make, tmp_path):
+    client = make(INDEX_DIR=str(tmp_path)).test_client()
+    for path in ("/", f"/snippets/{FIBRO_SLEEP}", f"/handout?snippet={FIBRO_SLEEP}"):
+        response = client.get(path)
+        assert response.status_code == 503 and response.mimetype == "text/html", path
+        assert "The index is not available" in Page(response.get_data(as_text=True)).plain
+    assert client.get("/docs").status_code == 200

@@ -68,7 +68,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_error_handler(IndexUnavailable, _index_unavailable)
     caching.init_app(app)
 
-    from . import catalogue, cds_hooks, docs, health, infobutton, snippets
+    from . import catalogue, cds_hooks, docs, handout_api, health, infobutton, pages, snippets
 
     api.register_blueprint(snippets.blp)
     api.register_blueprint(catalogue.sources_blp)
@@ -77,5 +77,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     api.register_blueprint(infobutton.blp)
     api.register_blueprint(cds_hooks.blp)
     api.register_blueprint(health.blp)
+    api.register_blueprint(handout_api.blp)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(pages.blp)
     return app

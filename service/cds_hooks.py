@@ -158,7 +158,9 @@ def _precheck(view):
         if service_id != SERVICE_ID:
             abort(404, message=f"no CDS service {service_id!r}; see GET /cds-services")
         body = request.get_json(silent=True)
-        if isinstance(body, dict):
+        # Only for the hook this service answers: a request for another hook is a 400 (the
+        # schema's), whatever its prefetch.
+        if isinstance(body, dict) and body.get("hook") == "patient-view":
             prefetch = body.get("prefetch")
             missing = prefetch is None or (isinstance(prefetch, dict)
                                            and prefetch.get(PREFETCH_KEY) is None)

@@ -26,12 +26,16 @@ from .errors import problem_response
 access_log = logging.getLogger("service.access")
 log = logging.getLogger("service")
 
-# Open without a key: probes, and the spec and its rendering.
-OPEN_ENDPOINTS = {"health.Health", "health.Ready", "docs.openapi_yaml", "docs.docs_page",
-                  "docs.static"}
+# Open without a key: probes, the spec and its rendering (with Swagger UI's files), and the
+# pages' stylesheets. The pages themselves show index content: keyed like the API.
+OPEN_ENDPOINTS = {"health.Health", "health.Ready", "docs.openapi_yaml", "docs.openapi_json",
+                  "docs.docs_page", "docs.static", "docs.swagger_ui_file", "pages.static"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-DOCS_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
-            "form-action 'none'; frame-ancestors 'none'")
+# Pages for people (/docs with Swagger UI, the clinician pages, the handout): scripts, styles,
+# images and requests from this server only (Swagger UI's stylesheet inlines its icons as data:
+# URIs); forms submit here only.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
@@ -168,7 +172,7 @@ def init_app(app: Flask) -> None:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers.setdefault(
             "Content-Security-Policy",
-            DOCS_CSP if request.endpoint in ("docs.docs_page", "docs.static") else API_CSP)
+            PAGE_CSP if request.blueprint in ("docs", "pages") else API_CSP)
         started = g.get("started")
         access_log.info("request", extra={"fields": {
             "method": request.method,

@@ -225,16 +225,16 @@ class _Links(HTMLParser):
             self.stylesheets.append(attributes["href"])
 
 
-def test_docs_page_lists_every_operation_and_uses_only_local_assets(client):
+def test_docs_page_renders_the_spec_with_swagger_ui_from_local_assets(client):
+    # Swagger UI draws the operations in the browser (tests/test_pages_browser.py checks each
+    # one is shown); here: the page loads only this server's files, and the spec it reads.
     response = client.get("/docs")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
+    assert 'data-spec-url="/openapi.json"' in page
     spec = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-    for path, item in spec["paths"].items():
-        for method in item:
-            if method in ("get", "post", "put", "patch", "delete"):
-                assert f"{method.upper()} {path}" in page, (method, path)
+    assert client.get("/openapi.json").get_json() == spec
     parser = _Links()
     parser.feed(page)
     assert parser.urls
@@ -248,4 +248,5 @@ def test_docs_page_lists_every_operation_and_uses_only_local_assets(client):
             assert css.mimetype == "text/css"
             data = css.get_data()
         assert data
-        assert not re.search(rb"(https?:)?//[a-z0-9]", data, re.IGNORECASE)
+        # No stylesheet fetches from elsewhere (Swagger UI's inlines its icons as data: URIs).
+        assert not re.search(rb"@import|url\(\s*['\"]?(https?:)?//", data, re.IGNORECASE)

@@ -72,6 +72,12 @@ REQUESTS = {
         ("empty", FIBRO_ICD_INFOBUTTON),
     ],
     ("get", "/cds-services"): [("ready", "/cds-services"), ("empty", "/cds-services")],
+    ("get", "/v1/handout"): [
+        ("ready", f"/v1/handout?snippet={FIBRO_SNIPPET}"),
+        ("ready", f"/v1/handout?snippet={FIBRO_SNIPPET}&snippet=nope"),
+        ("ready", "/v1/handout"),
+        ("empty", f"/v1/handout?snippet={FIBRO_SNIPPET}"),
+    ],
     ("post", "/cds-services/{service_id}"): [
         ("ready", "/cds-services/patient-education", HOOK),
         ("ready", "/cds-services/patient-education", {**HOOK, "hook": "order-select"}),

@@ -29,6 +29,7 @@ OPERATIONS = {
     ("health", "get_healthz"), ("health", "get_readyz"),
     ("infobutton", "get_infobutton"),
     ("cds_hooks", "get_cds_services"), ("cds_hooks", "post_cds_services_service_id"),
+    ("handout", "get_v1_handout"),
 }
 
 

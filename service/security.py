@@ -120,7 +120,10 @@ def init_app(app: Flask) -> None:
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        if request.method in ("POST", "PUT", "PATCH"):
+        # A chunked body is read (and checked) here whatever the method: a malformed one is a
+        # 400 problem before any view, not an error after the answer.
+        if request.method in ("POST", "PUT", "PATCH") or "HTTP_TRANSFER_ENCODING" in \
+                request.environ:
             too_large = bound_body(app.config["MAX_CONTENT_LENGTH"])
             if too_large is not None:
                 return too_large

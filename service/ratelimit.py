@@ -82,10 +82,13 @@ def _headers(response: Response) -> Response:
 
 class _OutagesOnly(logging.Filter):
     """flask-limiter's lines about its storage (falling back to memory, recovered), not its
-    line per refused request (the access log has those, as 429s)."""
+    line per refused request (the access log has those, as 429s), nor one per request that
+    was already talking to the storage when another thread switched to memory (swallowed and
+    let through: the same outage, logged once by the switch)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "exceeded at endpoint" not in str(record.msg)
+        message = str(record.msg)
+        return "exceeded at endpoint" not in message and "Swallowing error" not in message
 
 
 def _log_fallback_in_json() -> None:
@@ -129,6 +132,9 @@ def init_app(app: Flask) -> None:
                       storage_uri=app.config["RATE_LIMIT_STORAGE"],
                       storage_options=_storage_options(app),
                       in_memory_fallback_enabled=True,
+                      # Threads share the limiter: a request that hits the storage error
+                      # after another thread switched to memory is let through, not a 500.
+                      swallow_errors=True,
                       application_limits_exempt_when=_exempt)
     app.extensions["snippets_limiter"] = limiter
     app.after_request(_headers)

@@ -17,6 +17,10 @@ class _NumberTooLong(ValueError):
     pass
 
 
+class _NotJson(ValueError):
+    """NaN, Infinity and -Infinity: Python's parser takes them, JSON has no such values."""
+
+
 def bound_body(limit: int | None) -> Response | None:
     """Enforce the body limit on chunked requests too. With a Content-Length, Werkzeug answers
     413 itself; without one it would silently cut the body at the limit, so read it here (at
@@ -76,8 +80,14 @@ def check_json_body(max_depth: int, max_number: int) -> Response | None:
             raise _NumberTooLong
         return text
 
+    def constant(name: str) -> None:
+        raise _NotJson(name)
+
     try:
-        value = json.loads(data, parse_int=number, parse_float=number)
+        value = json.loads(data, parse_int=number, parse_float=number, parse_constant=constant)
+    except _NotJson as exc:
+        return problem_response(400, f"the JSON body is not valid JSON: {exc} is not a JSON "
+                                     "value")
     except _NumberTooLong:
         return problem_response(400, f"the JSON body has a number longer than {max_number} "
                                      "characters")

@@ -139,6 +139,8 @@ def test_readyz_reports_the_rate_limit_storage(make):
     (b"[" * 50_000 + b"]" * 50_000, "deeper than 32"),
     (b'{"hook": ' + b"9" * 5000 + b"}", "longer than 40"),
     (b'{"hook": 1.' + b"5" * 100 + b"}", "longer than 40"),
+    (b'{"hook": NaN}', "NaN is not a JSON value"),
+    (b'{"hook": -Infinity}', "-Infinity is not a JSON value"),
 ])
 def test_json_bodies_too_deep_or_with_huge_numbers_are_400(make, body, words):
     client = make(PROPAGATE_EXCEPTIONS=False).test_client()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import threading
 import time
 
 from flask import Flask, Response, current_app, g, request
@@ -81,14 +82,29 @@ def _headers(response: Response) -> Response:
 
 
 class _OutagesOnly(logging.Filter):
-    """flask-limiter's lines about its storage (falling back to memory, recovered), not its
-    line per refused request (the access log has those, as 429s), nor one per request that
-    was already talking to the storage when another thread switched to memory (swallowed and
-    let through: the same outage, logged once by the switch)."""
+    """flask-limiter's lines about its storage, once per outage and worker: "falling back to
+    in-memory storage" (several threads waiting on a hung Redis all time out together, and each
+    says so) until "recovered". Not its line per refused request (the access log has those, as
+    429s), nor one per request that was already talking to the storage when another thread
+    switched to memory (swallowed and let through: the same outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._down = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        return "exceeded at endpoint" not in message and "Swallowing error" not in message
+        if "exceeded at endpoint" in message or "Swallowing error" in message:
+            return False
+        with self._lock:
+            if "falling back" in message:
+                if self._down:
+                    return False
+                self._down = True
+            elif "recovered" in message:
+                self._down = False
+        return True
 
 
 def _log_fallback_in_json() -> None:

@@ -91,6 +91,8 @@ class DeadlineSocket(socket.socket):
     would otherwise hold for seconds, delaying every other connection of the worker."""
 
     read_timeout = 10.0
+    deadline: float | None = None
+    closing = False
 
     @classmethod
     def adopt(cls, sock: socket.socket, read_timeout: float) -> DeadlineSocket:

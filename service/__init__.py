@@ -5,15 +5,17 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from flask_limiter import RateLimitExceeded
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
 
 from index.errors import IndexUnavailable
 from index.search import IndexReader
 
-from . import caching, security
+from . import bodies, caching, probes, ratelimit, security
 from .config import Config
 from .errors import PROBLEM_JSON, handle_http_exception, problem_response
 from .schemas import ProblemSchema
@@ -37,22 +39,48 @@ class SnippetsApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):
+        if isinstance(error, RateLimitExceeded):
+            return problem_response(429, ratelimit.exceeded_detail(error))
         return handle_http_exception(error)
 
 
+class NoRedirectMap(Map):
+    """URL rules that never redirect: Werkzeug answers its redirects itself, with an HTML body.
+    `/v1//sources` is a 404 problem, as `/v1/sources/` is (no rule ends with a slash, so
+    strict_slashes never redirects either; a test checks that)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("merge_slashes", False)
+        super().__init__(*args, **kwargs)
+
+
+class SnippetsFlask(Flask):
+    url_map_class = NoRedirectMap
+
+    def make_default_options_response(self) -> Response:
+        """OPTIONS: 204 with the Allow header and no body (Flask's default is an empty 200
+        labelled text/html); CORS preflights get their headers from flask-cors on top."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        response.headers.pop("Content-Type", None)
+        return response
+
+
 def _index_unavailable(error: IndexUnavailable):
-    return problem_response(503, f"the index is not available: {error}",
+    return problem_response(503, f"the index is not available: {probes.public_reason(error)}",
                             headers={"Retry-After": "5"})
 
 
 def create_app(config: type | dict | None = None) -> Flask:
-    app = Flask(__name__)
+    app = SnippetsFlask(__name__)
     app.config.from_object(Config)
     if isinstance(config, dict):
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
     security.init_app(app)
+    ratelimit.init_app(app)
+    bodies.init_app(app)
 
     api = SnippetsApi(app, spec_kwargs={
         "info": {"description": "Paragraph-level patient-education snippets, each with an exact "

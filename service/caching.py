@@ -1,7 +1,9 @@
 """Conditional GETs and repeated answers: ETags tied to the index generation, 304s, and the
-bytes of recent answers kept per worker."""
+bytes of recent answers kept per worker, within SNIPPETS_RESPONSE_CACHE_MB."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, current_app, g, request
 
@@ -12,14 +14,25 @@ from . import presenters
 
 # GET answers that come from the index only (not probes, docs or the spec).
 CACHEABLE_PREFIXES = ("/v1/", "/infobutton")
+# Answers that embed absolute links to this server (the feed's base and entry links) depend
+# on the host they were asked through; every other answer is the same whatever the Host.
+HOST_DEPENDENT_PREFIXES = ("/infobutton",)
+# The media types answers come in; a request's Accept header is reduced to one of them.
+MEDIA_TYPES = ("application/json", "text/xml", "application/xml", "application/atom+xml")
 
 
-def _requested_url(environ) -> str:
-    """The URL as the client sent it (host, path, raw query string): what an answer depends
-    on. Read from the WSGI environment, as werkzeug's request.url re-quotes it each time."""
-    return (f"{environ.get('wsgi.url_scheme', '')}://{environ.get('HTTP_HOST', '')}"
-            f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
-            f"?{environ.get('QUERY_STRING', '')}")
+def answer_key(environ) -> str:
+    """What an answer depends on: the path, the parameters decoded and sorted (so `a=1&b=2`,
+    `b=2&a=1` and `q=a%20b` / `q=a+b` are one answer), the media type asked for, and the host
+    only where the answer links to it. Never the raw Host header otherwise: varying it must not
+    make new cache entries."""
+    path = environ.get("PATH_INFO", "")
+    pairs = sorted(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    media = request.accept_mimetypes.best_match(MEDIA_TYPES, MEDIA_TYPES[0])
+    key = f"{path}?{pairs!r}#{media}"
+    if path.startswith(HOST_DEPENDENT_PREFIXES):
+        key += f"@{request.host_url}"
+    return key
 
 
 def _conditional_get():
@@ -27,15 +40,15 @@ def _conditional_get():
     if request.method != "GET" or not request.path.startswith(CACHEABLE_PREFIXES):
         return None
     try:
-        tag = presenters.etag(presenters.generation(), _requested_url(request.environ))
+        tag = presenters.etag(presenters.generation(), answer_key(request.environ))
     except IndexUnavailable:
         return None  # the view answers 503
     g.etag = tag
     if request.if_none_match.contains_weak(tag):
         response = Response(status=304)
     else:
-        # The same URL on the same generation is the same answer: serve the bytes we made
-        # last time, without parsing, searching or serialising again.
+        # The same question on the same generation is the same answer: serve the bytes we
+        # made last time, without parsing, searching or serialising again.
         cached = current_app.extensions["snippets_responses"].get(tag)
         if cached is None:
             return None
@@ -49,8 +62,10 @@ def _validators(response: Response) -> Response:
     tag = g.get("etag")
     if tag and response.status_code == 200:
         if "ETag" not in response.headers:  # made by a view, not from the cache
-            current_app.extensions["snippets_responses"].put(
-                tag, (response.get_data(), response.mimetype))
+            cache: LRU = current_app.extensions["snippets_responses"]
+            data = response.get_data()
+            if len(data) <= cache.budget:  # one answer larger than the budget is not kept
+                cache.put(tag, (data, response.mimetype))
         response.set_etag(tag, weak=True)
         response.headers["Cache-Control"] = CACHE_CONTROL
     return response
@@ -60,9 +75,15 @@ def _validators(response: Response) -> Response:
 CACHE_CONTROL = "private, no-cache"
 
 
+def answer_size(value: tuple[bytes, str]) -> int:
+    """Bytes an entry holds: the answer, its media type and the entry's own overhead."""
+    return len(value[0]) + len(value[1]) + 200
+
+
 def init_app(app: Flask) -> None:
     # Answer bytes by ETag (the ETag names the generation, so an old generation's answers
-    # simply age out).
-    app.extensions["snippets_responses"] = LRU(app.config["RESPONSE_CACHE_SIZE"])
+    # simply age out), bounded by their size in bytes.
+    budget = int(app.config["RESPONSE_CACHE_MB"] * 1024 * 1024)
+    app.extensions["snippets_responses"] = LRU(budget, size=answer_size)
     app.before_request(_conditional_get)
     app.after_request(_validators)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -28,6 +29,27 @@ def _config_default(name: str) -> dict:
             raise click.BadParameter(str(exc)) from None
 
     return {"default": read, "show_default": f"${setting.variable} or {setting.default}"}
+
+
+_WRITE_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+
+
+def _write_failed(exc: OSError, index_dir: Path) -> str:
+    """One line for a build the file system stopped: what happened, where, and that the index
+    in service is unchanged (a build only switches CURRENT once everything is written)."""
+    reason = _WRITE_ERRORS.get(exc.errno) or exc.strerror or type(exc).__name__
+    where = Path(os.path.abspath(exc.filename)) if isinstance(exc.filename, str) else None
+    if where is not None and Path(os.path.abspath(index_dir)) not in (where, *where.parents):
+        return (f"error: cannot read {exc.filename}: {reason}; nothing was built and the "
+                "index in service is unchanged")
+    return (f"error: cannot write the index in {index_dir}: {reason}; the build was stopped "
+            "and the index in service is unchanged")
 
 
 @click.group()
@@ -102,6 +124,11 @@ def build(seeds_dir: Path, pages: Path | None, limit: int | None, index_dir: Pat
     except BuildLockedError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except OSError as exc:
+        if progress:
+            click.echo(err=True)
+        click.echo(_write_failed(exc, index_dir), err=True)
+        sys.exit(1)
     if progress:
         click.echo(f"\r  done in {time.monotonic() - started:0.1f}s" + " " * 40, err=True)
     click.echo(_summary(result.manifest))
@@ -151,6 +178,9 @@ def serve(bind: str, workers: int, seeds_dir: Path, index_dir: Path) -> None:
             result = index_build.build(seeds_dir, index_dir, wait_seconds=60)
         except (SeedError, BuildLockedError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            click.echo(_write_failed(exc, index_dir), err=True)
             sys.exit(1)
         click.echo(_summary(result.manifest), err=True)
     env = dict(os.environ, SNIPPETS_INDEX_DIR=str(index_dir.resolve()))

@@ -41,17 +41,25 @@ class Config:
     MAX_QUERY_LENGTH = Env("SNIPPETS_MAX_QUERY_LENGTH", 500)
     MAX_REPEATED = Env("SNIPPETS_MAX_REPEATED", 20)
     LOG_LEVEL = Env("SNIPPETS_LOG_LEVEL", "INFO")
-    # Answers kept per worker for repeated GETs (by generation and URL); 0 turns it off.
-    RESPONSE_CACHE_SIZE = Env("SNIPPETS_RESPONSE_CACHE_SIZE", 1024)
+    # Megabytes of answers kept per worker for repeated GETs (keyed by generation, path,
+    # normalised parameters and media type); 0 turns it off.
+    RESPONSE_CACHE_MB = Env("SNIPPETS_RESPONSE_CACHE_MB", 16)
     # Largest request body (CDS Hooks POSTs), in bytes; larger gets 413.
     MAX_CONTENT_LENGTH = Env("SNIPPETS_MAX_BODY_BYTES", 1_000_000)
+    # JSON bodies: deepest nesting of arrays and objects, longest number (in characters).
+    MAX_JSON_DEPTH = Env("SNIPPETS_MAX_JSON_DEPTH", 32)
+    MAX_JSON_NUMBER_LENGTH = Env("SNIPPETS_MAX_JSON_NUMBER_LENGTH", 40)
 
     # Comma-separated SHA-256 hex digests of the accepted API keys; empty: the API is open.
     API_KEYS = Env("SNIPPETS_API_KEYS", "", empty_is_default=False)
-    # Requests allowed per key (or per client address without keys); "off" disables.
-    RATE_LIMIT = Env("SNIPPETS_RATE_LIMIT", "600 per minute", empty_is_default=False)
+    # Requests allowed per key (or per client address without keys); "off" disables. 6000 a
+    # minute is 100 a second: one portal backend at 50 a second stays under it with room.
+    RATE_LIMIT = Env("SNIPPETS_RATE_LIMIT", "6000 per minute", empty_is_default=False)
     # Where rate-limit counters live: memory:// (per worker) or redis://host:port for replicas.
     RATE_LIMIT_STORAGE = Env("SNIPPETS_RATE_LIMIT_STORAGE", "memory://", empty_is_default=False)
+    # Connect and read timeout for that storage, in milliseconds: past it, the worker counts in
+    # its own memory (fails open) until the storage answers again.
+    RATE_LIMIT_STORAGE_TIMEOUT_MS = Env("SNIPPETS_RATE_LIMIT_STORAGE_TIMEOUT_MS", 250)
     # Comma-separated origins allowed by CORS (portal front ends); empty: none.
     CORS_ORIGINS = Env("SNIPPETS_CORS_ORIGINS", "", empty_is_default=False)
     # Number of trusted reverse proxies in front (for the client address); 0: none.
@@ -60,6 +68,11 @@ class Config:
     # gunicorn, for `snippets serve` and gunicorn's config module (service/gunicorn_conf.py).
     BIND = Env("SNIPPETS_BIND", "127.0.0.1:8000")
     WORKERS = Env("SNIPPETS_WORKERS", 2)
+    # Threads per worker (gunicorn's gthread worker): each holds one connection while it reads
+    # a request and answers it, so slow clients take threads, not whole workers.
+    THREADS = Env("SNIPPETS_THREADS", 16)
+    # Seconds a thread waits for one request's headers and body before dropping the connection.
+    READ_TIMEOUT = Env("SNIPPETS_READ_TIMEOUT", 10)
     # A search is CPU-bound and short; a worker stuck longer than this is restarted.
     WORKER_TIMEOUT = Env("SNIPPETS_WORKER_TIMEOUT", 30)
 

@@ -266,7 +266,11 @@ class HealthSchema(Schema):
 
 
 class ReadySchema(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "`ready`, or `degraded` while the shared rate-limit storage does not "
+                       "answer (still 200: search works, limits are counted per worker)."})
+    rate_limit_storage = fields.String(required=True, metadata={
+        "description": "`ok`, `degraded` (not answering: counting per worker) or `off`."})
     version = fields.String(required=True)
     built_at = fields.String(required=True)
     generation = fields.String(required=True)

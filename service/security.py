@@ -1,4 +1,5 @@
-"""API keys, request ids, access logs, security headers, CORS and rate limits.
+"""API keys, request ids, access logs, security headers, CORS and request bodies (rate limits:
+ratelimit.py).
 
 Everything here runs on every request, so it stays small: one hash per key check, one JSON log
 line per request. What a request carries (query text, bodies, keys) never reaches a log.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import logging
 import re
@@ -18,9 +18,9 @@ import uuid
 
 from flask import Flask, Response, g, request
 from flask_cors import CORS
-from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .bodies import bound_body
 from .errors import problem_response
 
 access_log = logging.getLogger("service.access")
@@ -40,34 +40,12 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 
-def _rate_key() -> str:
-    # Per API key when keys are in use, else per client address.
-    return g.get("rate_key") or request.remote_addr or "unknown"
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _exempt() -> bool:
     return request.endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS"
-
-
-def _bound_body(limit: int | None) -> Response | None:
-    """Enforce the body limit on chunked requests too. With a Content-Length, Werkzeug answers
-    413 itself; without one it would silently cut the body at the limit, so read it here (at
-    most limit + 1 bytes) and hand the app exactly what was read."""
-    if limit is None or request.content_length is not None:
-        return None
-    stream = request.environ["wsgi.input"]
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        return problem_response(413, f"the request body is larger than {limit} bytes")
-    request.environ["wsgi.input"] = io.BytesIO(data)
-    request.environ["CONTENT_LENGTH"] = str(len(data))
-    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
-    request.environ["wsgi.input_terminated"] = False
-    return None
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _presented_key() -> str | None:
@@ -146,8 +124,11 @@ def init_app(app: Flask) -> None:
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        if request.method in ("POST", "PUT", "PATCH"):
-            too_large = _bound_body(app.config["MAX_CONTENT_LENGTH"])
+        # A chunked body is read (and checked) here whatever the method: a malformed one is a
+        # 400 problem before any view, not an error after the answer.
+        if request.method in ("POST", "PUT", "PATCH") or "HTTP_TRANSFER_ENCODING" in \
+                request.environ:
+            too_large = bound_body(app.config["MAX_CONTENT_LENGTH"])
             if too_large is not None:
                 return too_large
         if not hashes or _exempt():
@@ -182,15 +163,3 @@ def init_app(app: Flask) -> None:
             "request_id": g.get("request_id"),
         }})
         return response
-
-    # Created after the hooks above, so its check runs after the key is known (limits are per
-    # key). One limiter per app, not per module: its counters live in the limiter, and two
-    # apps (tests, or two configurations) must not share them.
-    enabled = app.config["RATE_LIMIT"].strip().lower() not in ("", "off")
-    # An application limit is one budget across every endpoint (a default limit would give
-    # each endpoint its own).
-    limiter = Limiter(key_func=_rate_key, app=app, headers_enabled=True, enabled=enabled,
-                      application_limits=[app.config["RATE_LIMIT"]] if enabled else [],
-                      storage_uri=app.config["RATE_LIMIT_STORAGE"],
-                      application_limits_exempt_when=_exempt)
-    app.extensions["snippets_limiter"] = limiter

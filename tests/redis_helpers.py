@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -39,8 +40,8 @@ def ping(port: int, timeout: float = 0.5) -> bool:
 class RedisServer:
     """`redis-server` on 127.0.0.1:<free port>, without RDB snapshots or an append-only file."""
 
-    def __init__(self, binary: str, workdir: Path):
-        self.port = free_port()
+    def __init__(self, binary: str, workdir: Path, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.log_path = workdir / "redis.log"
@@ -62,6 +63,8 @@ class RedisServer:
         raise AssertionError("redis-server did not answer PING in time:\n" + self.log())
 
     def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a stopped server cannot handle SIGTERM
         returncode = terminate(self.process, timeout=10)
         self._log.close()
         return returncode
@@ -70,12 +73,13 @@ class RedisServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def start_redis(workdir: Path) -> RedisServer:
-    """A running RedisServer, or skip/fail (see redis_unavailable) when there is no binary."""
+def start_redis(workdir: Path, port: int | None = None) -> RedisServer:
+    """A running RedisServer (on `port`, or a free one), or skip/fail (see redis_unavailable)
+    when there is no binary."""
     binary = shutil.which("redis-server")
     if binary is None:
         redis_unavailable("redis-server is not installed")
-    server = RedisServer(binary, workdir)
+    server = RedisServer(binary, workdir, port)
     try:
         server.wait_until_up()
     except BaseException:

@@ -79,7 +79,7 @@ class Server:
             try:
                 if self.get("/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # booting, or a busy machine
                 pass
             time.sleep(0.1)
         raise AssertionError("server did not answer /healthz in time:\n" + self.log())

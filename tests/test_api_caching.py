@@ -90,7 +90,7 @@ def test_repeated_get_is_served_from_the_response_cache(built_index, monkeypatch
 def test_response_cache_can_be_turned_off(built_index):
     from service import create_app
 
-    app = create_app({"INDEX_DIR": str(built_index), "RESPONSE_CACHE_SIZE": 0})
+    app = create_app({"INDEX_DIR": str(built_index), "RESPONSE_CACHE_MB": 0})
     try:
         client = app.test_client()
         client.get(SEARCH)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import query as planner
-from . import suggest
+from . import suggest, wording
 from .evaluate import Scored
 from .model import Hit, SearchQuery, SearchResult
 from .query import Filter, split_query
@@ -110,7 +110,11 @@ def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
     not_found = [plan.concepts[i].label for i in sorted(missing)]
     core = _core_subjects(plan)
     short = len(plan.concepts) <= SHORT_QUESTION
-    if (len(missing) == len(plan.concepts) or missing.intersection(core)
+    # In a longer question, a word that is no English word and in no snippet is taken for a
+    # typo ("couldnt", "hemroids"), not for its subject; it gets a suggestion, not the blame.
+    typos = set() if short else {i for i in missing if plan.concepts[i].rarity
+                                 < wording.REAL_WORD_ZIPF and plan.concepts[i].rarity > 0}
+    if (len(missing) == len(plan.concepts) or missing.intersection(core).difference(typos)
             or (not core and short and any(
                 plan.concepts[i].role == planner.GENERIC for i in missing))):
         return SearchResult([], 0, not_found=not_found)

@@ -26,7 +26,9 @@ worried concerned question questions anyone someone somebody anybody really actu
 just maybe lately recently currently told heard read ask asking asked wife husband son
 daughter mother mom mum dad father parent parents child children kid kids baby friend
 family sister brother grandmother grandfather grandma grandpa aunt uncle cousin boyfriend
-girlfriend partner we our us he she her him his they them their
+girlfriend partner we our us he she her him his they them their nephew niece grandson
+granddaughter husbands wifes moms dads sons daughters
+dont doesnt didnt cant couldnt wont wouldnt isnt wasnt arent havent hasnt shouldnt youre
 """.split()
 # Vague nouns ("stomach problems") and the qualifiers of classification display names
 # ("Major depressive disorder, single episode, unspecified"; "NOS": not otherwise specified,

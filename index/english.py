@@ -13,6 +13,7 @@ offsets into the blob (uint32), count frequencies in hundredths (uint16), the bl
 from __future__ import annotations
 
 import bisect
+import functools
 import mmap
 import struct
 from pathlib import Path
@@ -26,20 +27,25 @@ _HEADER = struct.Struct("<4sII4x")
 
 def write(path: Path) -> int:
     """Write wordfreq's English list to `path`; the number of words."""
+    data, count = _encoded()
+    path.write_bytes(data)
+    return count
+
+
+@functools.cache
+def _encoded() -> tuple[bytes, int]:
+    """The file's bytes (the same for every build in a process)."""
     import wordfreq  # only the build needs the package itself
 
-    words = sorted({w.encode("utf-8"): w for w in wordfreq.iter_wordlist("en", "large")}.items())
+    frequencies = wordfreq.get_frequency_dict("en", "large")
+    words = sorted((w.encode("utf-8"), f) for w, f in frequencies.items() if f > 0)
     blob = b"".join(encoded for encoded, _ in words)
     offsets = np.zeros(len(words) + 1, dtype="<u4")
     np.cumsum([len(encoded) for encoded, _ in words], out=offsets[1:])
-    zipf = np.array([round(wordfreq.zipf_frequency(w, "en", wordlist="large") * 100)
-                     for _, w in words], dtype="<u2")
-    with open(path, "wb") as out:
-        out.write(_HEADER.pack(_MAGIC, len(words), len(blob)))
-        out.write(offsets.tobytes())
-        out.write(zipf.tobytes())
-        out.write(blob)
-    return len(words)
+    # Zipf = log10(frequency per billion words), in hundredths, as wordfreq's zipf_frequency.
+    zipf = np.round((np.log10([f for _, f in words]) + 9) * 100).clip(0, 65535).astype("<u2")
+    header = _HEADER.pack(_MAGIC, len(words), len(blob))
+    return header + offsets.tobytes() + zipf.tobytes() + blob, len(words)
 
 
 class _Words:

@@ -233,7 +233,7 @@ class SynonymsSchema(Schema):
 class PhraseList(SeedField):
     """One or more phrases, each with its whitespace runs as one space."""
 
-    default_error_messages = {"invalid": "needs a list of phrases"}
+    default_error_messages = {"invalid": "{name} needs a list of phrases"}
 
     def accepts(self, value: Any) -> bool:
         return (isinstance(value, list) and len(value) >= 1

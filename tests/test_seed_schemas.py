@@ -157,6 +157,19 @@ def test_a_bad_synonym_group_is_named_by_its_number(seeds_copy):
          "group 3: needs a list of at least two phrases")]
 
 
+def test_a_lay_term_needs_its_phrases_and_a_source(seeds_copy):
+    terms = seeds_copy / "lay_terms.yaml"
+    edit(terms, "    lay: [gadget]\n", "    lay: []\n")
+    text = terms.read_text(encoding="utf-8")
+    start = text.index("  - id: everybody")
+    terms.write_text(text[:start] + "  - id: everybody\n    lay: [everybody]\n"
+                     "    clinical: [everyone]\n", encoding="utf-8")
+    found = problems(seeds_copy)
+    assert [(name, reason) for name, _, reason in found] == [
+        ("lay_terms.yaml", "term 'gadget': lay needs a list of phrases"),
+        ("lay_terms.yaml", "term 'everybody': missing field(s) ['source']")]
+
+
 def test_pages_are_checked_line_by_line(tmp_path, seeds_dir):
     good = {"id": "p1", "title": " ", "url": None, "publisher": 5, "license": None,
             "text": "Page one\n\nSome text.", "extra": "ignored"}

@@ -114,7 +114,11 @@ def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
     # typo ("couldnt", "hemroids"), not for its subject; it gets a suggestion, not the blame.
     typos = set() if short else {i for i in missing if plan.concepts[i].rarity
                                  < wording.REAL_WORD_ZIPF and plan.concepts[i].rarity > 0}
-    if (len(missing) == len(plan.concepts) or missing.intersection(core).difference(typos)
+    uncovered = missing.intersection(core).difference(typos)
+    # A short question is empty when one of its core subjects found nothing; a longer one
+    # (background around the question) when half of them or more did.
+    if (len(missing) == len(plan.concepts)
+            or (uncovered and (short or 2 * len(uncovered) >= len(core)))
             or (not core and short and any(
                 plan.concepts[i].role == planner.GENERIC for i in missing))):
         return SearchResult([], 0, not_found=not_found)

@@ -1,12 +1,14 @@
 """Turn what a user typed into a query tree of our own: concepts, expansions, fields, boosts.
 
 Text is split into quoted phrases and words. Runs of words that name something in an expansion
-group (the vocabulary's terms, the curated synonyms) become one concept whose alternatives are
-the group's other phrases; every other word is a concept of its own. A snippet must match every
-concept (or, relaxed, any), in its text, its section heading or its article's title. Exact
-wording outranks an expansion, the text and the title outrank headings, words next to each
-other as typed outrank scattered ones, and an article about a condition the query names ranks
-first.
+group (the vocabulary's terms, the curated synonyms, the lay terms) become one concept whose
+alternatives are the group's other phrases; every other word is a concept of its own, with the
+other members of its word family as alternatives. Each concept has a role in its question (a
+subject, the kind of question, or an everyday word; index/wording.py) that decides whether an
+answer must match it (index/retrieval.py). A snippet matches a concept in its text, its
+section heading or its article's title. Exact wording outranks an expansion, the text and the
+title outrank headings, words next to each other as typed outrank scattered ones, an article
+about a condition the query names ranks first, and a heading of the question's kind ranks up.
 """
 
 from __future__ import annotations

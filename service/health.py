@@ -26,6 +26,7 @@ class Ready(MethodView):
     @blp.alt_response(503, "SERVICE_UNAVAILABLE")
     def get(self):
         """An index generation is open: its version, build time and counts; else 503 and why.
+
         A shared rate-limit storage that does not answer is reported, not a 503."""
         gen = presenters.generation()
         gen.probe()

@@ -36,7 +36,7 @@ __all__ = ["BuildResult", "build", "check", "make_snippets", "snippet_id"]
 
 # Bump when chunking, tagging, grading, the schema or the side files change: the version
 # changes too, and a service refuses (503, "rebuild") a generation another pipeline wrote.
-PIPELINE_VERSION = "11"
+PIPELINE_VERSION = "12"
 KEEP_GENERATIONS = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"

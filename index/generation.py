@@ -78,8 +78,10 @@ class Generation:
                 self._neighbours[sid] = (ids[i - 1] if i else None,
                                          ids[i + 1] if i + 1 < len(ids) else None)
         self.analysis = Analysis(self._ix.schema["text"].analyzer)
-        self.expander = planner.Expander(synonyms, self.analysis.query_stems,
-                                         known=self.has_word, zipf=self.english.zipf)
+        text = self.arrays.fields["text"]
+        self.expander = planner.Expander(
+            synonyms, self.analysis.query_stems, known=self.has_word,
+            known_stem=lambda stem: text.number(stem) is not None, zipf=self.english.zipf)
         self.evaluator = Evaluator(self.arrays)
         self.filters: LRU[np.ndarray] = LRU(FILTER_CACHE_BYTES, size=lambda mask: mask.nbytes)
         self._results: LRU[SearchResult] = LRU(RESULT_CACHE_SIZE)

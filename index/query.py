@@ -13,6 +13,7 @@ about a condition the query names ranks first, and a heading of the question's k
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class Concept:
     role: str = SUBJECT
     # How common its rarest word is in English (Zipf); a condition's name counts as rare.
     rarity: float = 9.0
+    node: Node | None = field(default=None, repr=False, compare=False)  # its tree, once built
 
     @property
     def rare(self) -> bool:
@@ -90,14 +92,19 @@ class Plan:
 class Expander:
     """Expansion groups keyed by their stemmed phrases, built once per index generation.
 
-    `known` tells whether some snippet has a word; `zipf` how common a word is in English."""
+    `known` tells whether some snippet has a word, `known_stem` whether the index has a stem,
+    `zipf` how common a word is in English."""
 
     def __init__(self, groups: list[dict[str, Any]], analyze,
                  known: Callable[[str], bool] = lambda word: False,
+                 known_stem: Callable[[str], bool] = lambda stem: False,
                  zipf: Callable[[str], float] = lambda word: 0.0):
-        self._analyze = analyze
+        # Query words recur: their stems are remembered (as tuples: callers must not mutate).
+        self._analyze = functools.lru_cache(maxsize=1 << 16)(lambda text: tuple(analyze(text)))
         self._known = known
-        self._zipf = zipf
+        self._known_stem = known_stem
+        self._zipf = functools.lru_cache(maxsize=1 << 16)(zipf)
+        self._family = functools.lru_cache(maxsize=1 << 14)(self._family_of)
         self._by_stems: dict[tuple[str, ...], list[int]] = {}
         self._groups: list[tuple[list[tuple[str, ...]], str | None]] = []
         for number, group in enumerate(groups):
@@ -110,7 +117,7 @@ class Expander:
         for kind, (triggers, headings) in wording.QUESTION_TYPES.items():
             for stems in self._stemmed(triggers):
                 self._kinds.setdefault(stems, kind)
-            self._kind_sections[kind] = [s for h in headings for s in analyze(h)]
+            self._kind_sections[kind] = [s for h in headings for s in self._analyze(h)]
 
     def _stemmed(self, phrases) -> list[tuple[str, ...]]:
         return list(dict.fromkeys(
@@ -145,9 +152,8 @@ class Expander:
                         conditions.append(condition)
             typed_words = [w for _, w in typed[i:i + size]]
             if size == 1:  # safe / safety: word families the stemmer leaves apart
-                expansions += [(s,) for s in wording.family_stems(
-                    analysis.fold(typed_words[0]).lower(), run[0], self._stem_in_index)
-                    if (s,) not in expansions]
+                expansions += [(s,) for s in self._family(
+                    analysis.fold(typed_words[0]).lower(), run[0]) if (s,) not in expansions]
             concept = Concept(run, expansions, label=" ".join(typed_words))
             self._classify(concept, typed_words, named, sections)
             concepts.append(concept)
@@ -175,11 +181,15 @@ class Expander:
         elif not named and rarity >= wording.GENERIC_ZIPF:
             concept.role = GENERIC
 
+    def _family_of(self, word: str, stem: str) -> tuple[str, ...]:
+        return tuple(wording.family_stems(word, stem, self._stem_in_index,
+                                          lambda candidate: self._zipf(candidate) > 0))
+
     def _stem_in_index(self, word: str) -> str | None:
-        if not self._known(word):
-            return None
         stems = self._analyze(word)
-        return stems[0] if len(stems) == 1 else None
+        if len(stems) != 1 or not self._known_stem(stems[0]):
+            return None  # cheap: most made-up family members have no stem in the index
+        return stems[0] if self._known(word) else None
 
     def knows(self, word: str) -> bool:
         """Whether a typed word is part of some expansion group (so not a misspelling)."""
@@ -296,7 +306,7 @@ def build(plan: Plan, focus: list[str], anchors: list[int] | None = None) -> Nod
     adds."""
     if plan.empty:
         return None
-    parts = [_concept_node(c) for c in plan.concepts]
+    parts = [concept_node(c) for c in plan.concepts]
     if anchors is None:
         core: Node = parts[0] if len(parts) == 1 else AllOf(tuple(parts))
     else:
@@ -312,15 +322,17 @@ def build(plan: Plan, focus: list[str], anchors: list[int] | None = None) -> Nod
         core = Boost(core, Phrase(tuple(typed), PHRASE_BOOST))
     if focus:
         core = Boost(core, AnyOf(tuple(Term("focus", slug, FOCUS_BOOST) for slug in focus)))
-    if plan.sections:
-        core = Boost(core, AnyOf(tuple(Term("section", stem, QUESTION_TYPE_BOOST)
-                                       for stem in plan.sections)))
+    if plan.sections:  # one node per kind of question, kept by the evaluator across queries
+        core = Boost(core, BestOf(tuple(Term("section", stem, QUESTION_TYPE_BOOST)
+                                        for stem in plan.sections), tiebreak=0.0))
     return core
 
 
 def concept_node(concept: Concept) -> Node:
-    """One concept alone: which snippets match it (for `matched` and `not_found`)."""
-    return _concept_node(concept)
+    """One concept's query tree (built once per plan: every tree of a search shares it)."""
+    if concept.node is None:
+        concept.node = _concept_node(concept)
+    return concept.node
 
 
 def like(core: Node, key_terms: list[tuple[str, float]]) -> Node:

@@ -149,12 +149,21 @@ def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
     page = ranked[q.offset:wanted]
     records = gen.records([doc for doc, _ in page])
     docs = np.array([doc for doc, _ in page], dtype=np.int64)
-    has = [np.isin(docs, matches.docs) for matches in found]
+    has = [_contains(matches.docs, docs) for matches in found]
     hits = [Hit(doc, record, round(score, 4), _spans(gen, doc, marks),
                 tuple(c.label for c, mask in zip(asked.concepts, has, strict=True) if mask[n]))
             for n, ((doc, score), record) in enumerate(zip(page, records, strict=True))]
     return SearchResult(hits, total, match="all" if total == strict_total else "any",
                         not_found=not_found)
+
+
+def _contains(sorted_docs: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """Which of `docs` are in `sorted_docs` (ascending): a binary search each."""
+    at = np.searchsorted(sorted_docs, docs)
+    inside = at < len(sorted_docs)
+    found = np.zeros(len(docs), dtype=bool)
+    found[inside] = sorted_docs[at[inside]] == docs[inside]
+    return found
 
 
 def _below(found: Scored, more: Scored) -> Scored:

@@ -75,9 +75,11 @@ _FAMILY_SUFFIXES = ("ment", "ity", "ty")
 _MIN_ROOT = 4
 
 
-def family_stems(word: str, stem: str, stem_of: Callable[[str], str | None]) -> list[str]:
+def family_stems(word: str, stem: str, stem_of: Callable[[str], str | None],
+                 is_word: Callable[[str], bool] = lambda word: True) -> list[str]:
     """Stems of the same word family as `word` (whose stem is `stem`), other than `stem`;
-    `stem_of` gives a word's stem, or None when the index does not have it."""
+    `stem_of` gives a word's stem, or None when the index does not have it; `is_word` says
+    cheaply whether a made-up candidate is a word at all."""
     candidates = []
     for base in dict.fromkeys((word, stem)):
         candidates += [base + suffix for suffix in _FAMILY_SUFFIXES]
@@ -88,6 +90,8 @@ def family_stems(word: str, stem: str, stem_of: Callable[[str], str | None]) -> 
             candidates.append(word[:-len(suffix)])
     found = []
     for candidate in candidates:
+        if not is_word(candidate):
+            continue
         other = stem_of(candidate)
         if other and other != stem and other not in found:
             found.append(other)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from index.errors import IndexUnavailable
 from index.search import IndexReader
 
-from . import caching, security
+from . import caching, links, security
 from .config import Config
 from .errors import PROBLEM_JSON, handle_http_exception, problem_response
 from .schemas import ProblemSchema
@@ -52,6 +52,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
+    links.check_public_url(app)
     security.init_app(app)
 
     api = SnippetsApi(app, spec_kwargs={

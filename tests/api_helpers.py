@@ -104,8 +104,11 @@ def add_article(seeds_dir: Path, source_id: str, title: str, body: str) -> None:
     catalog.write_text(text, encoding="utf-8")
 
 
-def follow(client, url: str):
-    """GET one of our own absolute URLs (as links in answers give them) through a test client."""
-    parts = urlsplit(url)
-    assert parts.scheme == "http" and parts.netloc == "localhost", url
-    return client.get(parts.path)
+PUBLIC_URL = "http://127.0.0.1:8000"  # SNIPPETS_PUBLIC_URL's default (from SNIPPETS_BIND)
+
+
+def follow(client, url: str, base: str = PUBLIC_URL):
+    """GET one of our own absolute URLs (as links in answers give them, under the configured
+    public URL, never the Host the request came to) through a test client."""
+    assert url.startswith(base + "/"), url
+    return client.get(urlsplit(url).path)

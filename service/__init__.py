@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from index.errors import IndexUnavailable
 from index.search import IndexReader
 
-from . import caching, links, security
+from . import caching, cds_auth, feedback, links, security
 from .config import Config
 from .errors import PROBLEM_JSON, handle_http_exception, problem_response
 from .schemas import ProblemSchema
@@ -68,6 +68,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.extensions["snippets_index"] = IndexReader(app.config["INDEX_DIR"])
     app.register_error_handler(IndexUnavailable, _index_unavailable)
     caching.init_app(app)
+    cds_auth.init_app(app)
+    feedback.init_app(app)
 
     from . import catalogue, cds_hooks, docs, handout_api, health, infobutton, pages, snippets
 
@@ -77,6 +79,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     api.register_blueprint(catalogue.caveats_blp)
     api.register_blueprint(infobutton.blp)
     api.register_blueprint(cds_hooks.blp)
+    api.register_blueprint(feedback.blp)
     api.register_blueprint(health.blp)
     api.register_blueprint(handout_api.blp)
     app.register_blueprint(docs.blp)

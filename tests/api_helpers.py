@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +27,10 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 
 
-def make_app(index_dir: Path | str) -> Flask:
-    return create_app({"INDEX_DIR": str(index_dir), "TESTING": True})
+def make_app(index_dir: Path | str, **config) -> Flask:
+    # Feedback counts go to a private directory, never the working tree's var/data.
+    return create_app({"INDEX_DIR": str(index_dir), "TESTING": True,
+                       "DATA_DIR": tempfile.mkdtemp(prefix="snippets-data-"), **config})
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from index.errors import IndexUnavailable
 from index.search import IndexReader
 
-from . import caching, cds_auth, feedback, links, security
+from . import caching, cds_auth, feedback, links, security, spec_extras
 from .config import Config
 from .errors import PROBLEM_JSON, handle_http_exception, problem_response
 from .schemas import ProblemSchema
@@ -57,7 +57,10 @@ def create_app(config: type | dict | None = None) -> Flask:
 
     api = SnippetsApi(app, spec_kwargs={
         "info": {"description": "Paragraph-level patient-education snippets, each with an exact "
-                                "citation and the caveats a clinician should read first."},
+                                "citation and the caveats a clinician should read first.",
+                 "license": spec_extras.LICENSE, "contact": spec_extras.CONTACT},
+        "servers": spec_extras.SERVERS,
+        "extra_plugins": [spec_extras.SpecExtras()],
         # Keys are optional: required only where the operator configures SNIPPETS_API_KEYS.
         "security": [{}, {"bearerAuth": []}, {"apiKeyHeader": []}],
     })
@@ -82,6 +85,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     api.register_blueprint(feedback.blp)
     api.register_blueprint(health.blp)
     api.register_blueprint(handout_api.blp)
+    # flask-smorest's pagination schema: no operation here paginates that way.
+    api.spec.components.schemas.pop("PaginationMetadata", None)
     app.register_blueprint(docs.blp)
     app.register_blueprint(pages.blp)
     return app

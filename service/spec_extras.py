@@ -47,9 +47,9 @@ NOT_FROM_THE_INDEX = {"/healthz", "/readyz", "/cds-services", "/v1/feedback",
                       "/cds-services/{service_id}/feedback"}
 NOT_CACHED = {"/v1/feedback"}
 NOT_FOUND = {"/v1/snippets/{snippet_id}", "/v1/sources/{source_id}"}
-SERVERS = [{"url": "http://127.0.0.1:8000",
-            "description": "`make serve` on this machine; in production, the base URL set in "
-                           "SNIPPETS_PUBLIC_URL"}]
+# Relative: the server that serves the spec (Swagger UI's "try it out" calls it); its public
+# base URL is SNIPPETS_PUBLIC_URL.
+SERVERS = [{"url": "/", "description": "The server this spec is served by."}]
 CONTACT = {"name": "The patient-education snippets team (see the README)"}
 # No licence has been chosen for this API yet: say so rather than claim one.
 LICENSE = {"name": "No licence granted (all rights reserved)",

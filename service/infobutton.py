@@ -52,7 +52,9 @@ def _text(key: str, description: str, max_length: int = 200) -> fields.String:
 
 
 def _choice(key: str, description: str, choices: list[str], what: str) -> fields.String:
-    return fields.String(data_key=key, metadata={"description": description},
+    names = [re.sub(r"\W", "_", choice).upper() for choice in choices]
+    return fields.String(data_key=key, metadata={"description": description,
+                                                 "x-enum-varnames": names},
                          validate=validate.OneOf(choices, error=f"{{input!r}} is not {what}"))
 
 
@@ -75,7 +77,9 @@ class InfobuttonArgs(Schema):
                                                   f"{ICD10CM_OID} (ICD-10-CM), "
                                                   f"{SNOMED_OID} (SNOMED CT)"),
         metadata={"description": f"Code system OID: {ICD10CM_OID} (ICD-10-CM) or "
-                                 f"{SNOMED_OID} (SNOMED CT)."})
+                                 f"{SNOMED_OID} (SNOMED CT).",
+                  # Names for generated clients' enums (an OID is no identifier).
+                  "x-enum-varnames": ["ICD10CM", "SNOMEDCT"]})
     display_name = _text("mainSearchCriteria.v.dn", "Display name; searched as free text when "
                                                     "there is no code or it is not covered.")
     recipient = _choice("informationRecipient", "PAT (patient: plain-language caveats) or PROV "

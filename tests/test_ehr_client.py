@@ -160,9 +160,10 @@ def test_infobutton_through_the_generated_client(api):
     # The default answer, Atom, comes back as the document's text.
     response = infobutton.sync_detailed(
         client=client, main_search_criteria_v_c="M79.7",
-        main_search_criteria_v_cs=models.GetInfobuttonMainSearchCriteriaVCs(ICD10CM_OID),
-        information_recipient=models.GetInfobuttonInformationRecipient("PAT"),
+        main_search_criteria_v_cs=models.GetInfobuttonMainSearchCriteriaVCs.ICD10CM,
+        information_recipient=models.GetInfobuttonInformationRecipient.PAT,
         age_v_v=45.0, age_v_u="a")
+    assert models.GetInfobuttonMainSearchCriteriaVCs.ICD10CM == ICD10CM_OID  # enums are named
     assert response.status_code == HTTPStatus.OK
     assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
     assert isinstance(response.parsed, str)
@@ -175,8 +176,8 @@ def test_infobutton_through_the_generated_client(api):
     # JSON on request: the same text, which the generated Feed model reads.
     response = infobutton.sync_detailed(
         client=client, main_search_criteria_v_c="M79.7",
-        main_search_criteria_v_cs=models.GetInfobuttonMainSearchCriteriaVCs(ICD10CM_OID),
-        knowledge_response_type=models.GetInfobuttonKnowledgeResponseType("application/json"),
+        main_search_criteria_v_cs=models.GetInfobuttonMainSearchCriteriaVCs.ICD10CM,
+        knowledge_response_type=models.GetInfobuttonKnowledgeResponseType.APPLICATION_JSON,
         age_v_v=45.0)
     assert response.status_code == HTTPStatus.OK
     feed = models.Feed.from_dict(json.loads(response.parsed)).feed

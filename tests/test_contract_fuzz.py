@@ -41,7 +41,10 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 # these tests run.
 INDEX_DIR = Path(tempfile.mkdtemp(prefix="snippets-fuzz-"))
 atexit.register(shutil.rmtree, INDEX_DIR, ignore_errors=True)
+DATA_DIR = Path(tempfile.mkdtemp(prefix="snippets-fuzz-data-"))  # feedback counts
+atexit.register(shutil.rmtree, DATA_DIR, ignore_errors=True)
 app = create_app({"INDEX_DIR": str(INDEX_DIR), "TESTING": True, "RATE_LIMIT": "off",
+                  "DATA_DIR": str(DATA_DIR),
                   # An unexpected error is a 500 response the checks see, not a test exception.
                   "PROPAGATE_EXCEPTIONS": False})
 # An explicit config: a fixed seed, and no schemathesis.toml picked up from the working directory.

@@ -230,8 +230,21 @@ def test_jwks_from_a_url_and_replay_across_workers_through_redis(built_index, tm
             assert all(r.headers["WWW-Authenticate"].startswith("Bearer") for r in replays)
             # The key set is fetched once per worker and kept, not once per call.
             assert 1 <= keys.fetches <= 2
-            missing = server.http.post(url, data=body, headers=json_type, timeout=10)
-            assert missing.status_code == 401
+            now = int(time.time())
+            stranger = Client("https://stranger.example.org")
+            stranger.keys = ehr.keys
+            wrong = {
+                "missing": {},
+                "expired": ehr.bearer(base + SERVICE, iat=now - 400, exp=now - 100),
+                "other audience": ehr.bearer(server.base + SERVICE),  # the address it came to
+                "untrusted issuer": stranger.bearer(base + SERVICE),
+            }
+            for what, headers in wrong.items():
+                answer = server.http.post(url, data=body, headers={**headers, **json_type},
+                                          timeout=10)
+                assert answer.status_code == 401, what
+                assert answer.headers["Content-Type"] == "application/problem+json", what
+                assert answer.headers["WWW-Authenticate"].startswith("Bearer"), what
             assert "open to any caller" not in server.log()
     finally:
         redis.stop()

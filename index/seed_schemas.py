@@ -26,6 +26,11 @@ CODE_SYSTEMS = ("icd10cm", "snomed")
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SOURCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DOCUMENT_EMPTY = "document is empty"
+# What reads like a file of this repository (or the shared docs beside it) rather than the
+# public source a clinician can check: a relative path, a project folder, a file name.
+REPOSITORY_PATH = re.compile(
+    r"\.\./|\b(?:seeds|shared|docs|index|service|tests|bench)/"
+    r"|\b[\w-]+\.(?:md|ya?ml|txt|py|jsonl?|toml|cfg|ini|csv)\b", re.IGNORECASE)
 MISSING = fields.Field.default_error_messages["required"]
 
 Problem = tuple[int | None, str]  # (line, reason)
@@ -167,6 +172,14 @@ class ConditionSchema(EntrySchema):
             raise ValidationError("needs at least one term")
 
 
+def _public_source(source: str) -> None:
+    found = REPOSITORY_PATH.search(source)
+    if found:
+        raise ValidationError(f"source must name the public source itself (organisation, page "
+                              f"title, URL or PMC id), not a file of this repository "
+                              f"({found.group(0)!r})")
+
+
 class CaveatSchema(EntrySchema):
     """An entry of caveats.yaml. `conditions` are the vocabulary's slugs, which condition
     rules must name (None: the vocabulary is unreadable, and its own problem says so)."""
@@ -178,7 +191,7 @@ class CaveatSchema(EntrySchema):
     scope = Choice(SCOPES, load_default="snippet",
                    error_messages={"invalid": "scope must be 'snippet' or 'response'"})
     text = Text(required=True, post_load=one_line)
-    source = Text(required=True, post_load=one_line)
+    source = Text(required=True, post_load=one_line, validate=_public_source)
     plain_text = Text(load_default=None, what="text or absent", post_load=one_line)
     last_reviewed = Date(required=True)
     applies_to = AppliesTo(attribute="rules")

@@ -15,7 +15,7 @@ from werkzeug.routing import Map
 from index.errors import IndexUnavailable
 from index.search import IndexReader
 
-from . import bodies, caching, probes, ratelimit, security
+from . import bodies, caching, cds_auth, feedback, links, probes, ratelimit, security, spec_extras
 from .config import Config
 from .errors import PROBLEM_JSON, handle_http_exception, problem_response
 from .schemas import ProblemSchema
@@ -78,13 +78,17 @@ def create_app(config: type | dict | None = None) -> Flask:
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
+    links.check_public_url(app)
     security.init_app(app)
     ratelimit.init_app(app)
     bodies.init_app(app)
 
     api = SnippetsApi(app, spec_kwargs={
         "info": {"description": "Paragraph-level patient-education snippets, each with an exact "
-                                "citation and the caveats a clinician should read first."},
+                                "citation and the caveats a clinician should read first.",
+                 "license": spec_extras.LICENSE, "contact": spec_extras.CONTACT},
+        "servers": spec_extras.SERVERS,
+        "extra_plugins": [spec_extras.SpecExtras()],
         # Keys are optional: required only where the operator configures SNIPPETS_API_KEYS.
         "security": [{}, {"bearerAuth": []}, {"apiKeyHeader": []}],
     })
@@ -95,6 +99,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.extensions["snippets_index"] = IndexReader(app.config["INDEX_DIR"])
     app.register_error_handler(IndexUnavailable, _index_unavailable)
     caching.init_app(app)
+    cds_auth.init_app(app)
+    feedback.init_app(app)
 
     from . import catalogue, cds_hooks, docs, handout_api, health, infobutton, pages, snippets
 
@@ -104,8 +110,11 @@ def create_app(config: type | dict | None = None) -> Flask:
     api.register_blueprint(catalogue.caveats_blp)
     api.register_blueprint(infobutton.blp)
     api.register_blueprint(cds_hooks.blp)
+    api.register_blueprint(feedback.blp)
     api.register_blueprint(health.blp)
     api.register_blueprint(handout_api.blp)
+    # flask-smorest's pagination schema: no operation here paginates that way.
+    api.spec.components.schemas.pop("PaginationMetadata", None)
     app.register_blueprint(docs.blp)
     app.register_blueprint(pages.blp)
     return app

@@ -9,17 +9,17 @@ is logged, stored or echoed in errors.
 from __future__ import annotations
 
 import functools
-import uuid
 from typing import Any
 
-from flask import request, url_for
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from index.search import SearchQuery
 
-from . import presenters
+from . import cds_auth, cds_cards, feedback, presenters
+from .cds_cards import SUMMARY_LIMIT
 from .codes import system_name
 
 blp = Blueprint("cds_hooks", __name__, url_prefix="/cds-services",
@@ -28,8 +28,8 @@ blp = Blueprint("cds_hooks", __name__, url_prefix="/cds-services",
 SERVICE_ID = "patient-education"
 PREFETCH_KEY = "conditions"
 CARDS_PER_CONDITION = 2
+MAX_CARDS = 10  # per call; past it, the last card links to the rest
 MAX_CONDITIONS = 200  # entries read from one prefetch bundle
-SUMMARY_LIMIT = 140
 _INACTIVE = {"inactive", "remission", "resolved"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
 
@@ -96,6 +96,9 @@ class HookRequestSchema(Schema):
         "description": "Required: this service does not query the FHIR server (missing: 412)."})
 
 
+_REQUEST = HookRequestSchema()
+
+
 class CardSourceSchema(Schema):
     label = fields.String(required=True)
     url = fields.String(required=True)
@@ -107,14 +110,35 @@ class CardLinkSchema(Schema):
     type = fields.String(required=True)
 
 
-class CardSchema(Schema):
+class ActionSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["create"]))
+    description = fields.String(required=True)
+    resource = fields.Dict(keys=fields.String(), required=True, metadata={
+        "description": "A FHIR R4 Communication (status completed, category instruction from "
+                       "the communication-category code system, subject the patient, the "
+                       "snippet's text, citation and page as payload)."})
+
+
+class SuggestionSchema(Schema):
     uuid = fields.String(required=True)
+    label = fields.String(required=True)
+    actions = fields.List(fields.Nested(ActionSchema), required=True)
+
+
+class CardSchema(Schema):
+    uuid = fields.String(required=True, metadata={"description": "For feedback."})
     summary = fields.String(required=True, validate=validate.Length(max=SUMMARY_LIMIT))
     detail = fields.String(required=True, metadata={"description": "Markdown: the snippet, its "
                                                                    "caveats and its citation."})
-    indicator = fields.String(required=True, metadata={"description": "info, or warning when "
-                                                                      "a caveat is a warning"})
+    indicator = fields.String(required=True, validate=validate.OneOf(["info", "warning"]),
+                              metadata={"description": "warning where the snippet carries a "
+                                                       "safety or conflict caveat, else info"})
     source = fields.Nested(CardSourceSchema, required=True)
+    selectionBehavior = fields.String(validate=validate.OneOf(["at-most-one"]), metadata={
+        "description": "With suggestions."})
+    suggestions = fields.List(fields.Nested(SuggestionSchema), metadata={
+        "description": "Record as given to the patient (absent on the card that links to the "
+                       "rest)."})
     links = fields.List(fields.Nested(CardLinkSchema), required=True)
 
 
@@ -151,20 +175,20 @@ def _conditions(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _precheck(view):
-    """Answer 404 (unknown service) and 412 (no prefetch) before the body is validated, so an
-    EHR learns the real reason first."""
+    """Answer 404 (unknown service) first; then, for a request whose required fields are
+    right (else the schema's 400), 412 when the prefetch this service needs is missing."""
     @functools.wraps(view)
     def checked(self, service_id, *args, **kwargs):
         if service_id != SERVICE_ID:
             abort(404, message=f"no CDS service {service_id!r}; see GET /cds-services")
         body = request.get_json(silent=True)
-        # Only for the hook this service answers: a request for another hook is a 400 (the
-        # schema's), whatever its prefetch.
-        if isinstance(body, dict) and body.get("hook") == "patient-view":
+        if isinstance(body, dict):
             prefetch = body.get("prefetch")
             missing = prefetch is None or (isinstance(prefetch, dict)
                                            and prefetch.get(PREFETCH_KEY) is None)
-            if missing:  # a prefetch of the wrong shape is a 400, from the schema
+            rest = {k: v for k, v in body.items() if k != "prefetch"}
+            # A prefetch of the wrong shape is a 400, from the schema.
+            if missing and not _REQUEST.validate(rest, partial=("prefetch",)):
                 abort(412, message=f"prefetch.{PREFETCH_KEY} is required (this service does "
                                    "not query the FHIR server); send the discovery prefetch "
                                    "template")
@@ -173,41 +197,24 @@ def _precheck(view):
     return checked
 
 
-def _summary(label: str, text: str) -> str:
-    summary = f"Patient education, {label}: {text}"
-    if len(summary) <= SUMMARY_LIMIT:
-        return summary
-    return summary[:SUMMARY_LIMIT - 1].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
-
-
-def _detail(snippet: dict[str, Any]) -> str:
-    citation = snippet["citation"]
-    quote = "\n".join(f"> {line}" for line in snippet["text"].splitlines())
-    lines = [quote, ""]
-    if snippet["caveats"]:
-        lines.append("**Caveats**")
-        lines += [f"- **{c['severity']}** ({c['kind']}): {c['text']} _Source: {c['source']}_"
-                  for c in snippet["caveats"]]
-        lines.append("")
-    where = f"{citation['title']}"
-    if citation["section"]:
-        where += f", section \u201c{citation['section']}\u201d"
-    where += (f", paragraph {citation['paragraph']} (characters {citation['char_start']}-"
-              f"{citation['char_end']}, SHA-256 {citation['text_sha256'][:12]}\u2026)")
-    lines.append(f"**Source:** {where}. URL: {citation['url'] or 'unknown'}; retrieved: "
-                 f"{citation['retrieved'] or 'unknown'}.")
-    return "\n".join(lines)
-
-
 def _rank(snippet: dict[str, Any]) -> tuple[int, float]:
     # Fewest warning caveats first, then the easiest to read.
     warnings = sum(c["severity"] == "warning" for c in snippet["caveats"])
     return warnings, snippet["reading_grade"]
 
 
+@blp.before_request
+def _authenticated():
+    """CDS Client JWTs (service/cds_auth.py) on service calls; discovery stays open."""
+    if request.endpoint != "cds_hooks.Discovery":
+        return cds_auth.check()
+    return None
+
+
 @blp.route("")
 class Discovery(MethodView):
     @blp.response(200, DiscoverySchema)
+    @blp.doc(operationId="getCdsServices")
     def get(self):
         """CDS Hooks discovery: the services this server offers."""
         return {"services": [{
@@ -228,6 +235,7 @@ class PatientView(MethodView):
     @blp.response(200, CardsSchema)
     @blp.alt_response(404, "NOT_FOUND")
     @blp.alt_response(412, "PRECONDITION_FAILED")
+    @blp.doc(operationId="postCdsService")
     def post(self, hook_request, service_id):
         """patient-view hook: cards with snippets for the patient's problem-list conditions."""
         gen = presenters.generation()
@@ -236,6 +244,7 @@ class PatientView(MethodView):
         for condition in _conditions(hook_request["prefetch"][PREFETCH_KEY]):
             for system, code in _codings(condition):
                 slugs += [s for s in gen.conditions_for_code(system, code) if s not in slugs]
+        context = hook_request["context"]
         cards, shown = [], set()
         for slug in slugs:
             hits = gen.search(SearchQuery(conditions=(slug,), limit=50)).hits
@@ -245,22 +254,13 @@ class PatientView(MethodView):
             snippets = sorted((presenters.snippet(gen, h) for h in mentioning), key=_rank)
             for snippet in snippets[:CARDS_PER_CONDITION]:
                 shown.add(snippet["id"])  # one card per snippet, under the first condition
-                cards.append(self._card(snippet, labels[slug]))
-        return {"cards": cards}
-
-    @staticmethod
-    def _card(snippet: dict[str, Any], label: str) -> dict[str, Any]:
-        citation = snippet["citation"]
-        snippet_url = url_for("snippets.SnippetById", snippet_id=snippet["id"], _external=True)
-        source_url = citation["url"] or url_for("sources.SourceById",
-                                                source_id=citation["source_id"], _external=True)
-        warning = any(c["severity"] == "warning" for c in snippet["caveats"])
-        return {
-            "uuid": str(uuid.uuid4()),
-            "summary": _summary(label, snippet["text"]),
-            "detail": _detail(snippet),
-            "indicator": "warning" if warning else "info",
-            "source": {"label": citation["title"], "url": source_url},
-            "links": [{"label": "This snippet in the snippets API", "url": snippet_url,
-                       "type": "absolute"}],
-        }
+                cards.append((slug, snippet, cds_cards.card(snippet, labels[slug], context)))
+        answered = cards if len(cards) <= MAX_CARDS else cards[:MAX_CARDS - 1]
+        # Card uuid -> snippet, so that feedback can be counted per snippet (no patient data).
+        feedback.store().remember_cards([(c["uuid"], snippet["id"], c["suggestions"][0]["uuid"])
+                                         for _, snippet, c in answered])
+        out = [c for _, _, c in answered]
+        if len(answered) < len(cards):
+            rest = {slug: labels[slug] for slug, _, _ in cards[len(answered):]}
+            out.append(cds_cards.more_card(rest, len(cards), len(answered)))
+        return {"cards": out}

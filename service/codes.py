@@ -37,7 +37,10 @@ _CODE_FORMAT = {name: re.compile(f"^{pattern}$") for name, pattern in CODE_FORMA
 
 
 def _systems_of(name: str) -> str:
-    return "|".join(re.escape(s) for s, n in SYSTEMS.items() if n == name)
+    # re.escape also escapes "-", and "\-" outside a class is not valid ECMA-262 in Unicode
+    # mode (as JSON Schema validators and spec linters read patterns): escape only what needs it.
+    return "|".join(re.sub(r"([.\\^$|?*+()\[\]{}])", r"\\\1", s)
+                    for s, n in SYSTEMS.items() if n == name)
 
 
 TOKEN_PATTERN = "^(?:" + "|".join(

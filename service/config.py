@@ -76,6 +76,16 @@ class Config:
     # A search is CPU-bound and short; a worker stuck longer than this is restarted.
     WORKER_TIMEOUT = Env("SNIPPETS_WORKER_TIMEOUT", 30)
 
+    # EHR integration (Infobutton, CDS Hooks): the base URL clients use, from which every
+    # absolute link is built (never from the Host header); empty: http://<SNIPPETS_BIND>.
+    PUBLIC_URL = Env("SNIPPETS_PUBLIC_URL", "")
+    # Comma-separated trusted CDS Client issuers (JWT `iss`); empty: the hooks are open.
+    CDS_ISSUERS = Env("SNIPPETS_CDS_ISSUERS", "", empty_is_default=False)
+    # The JWK Set whose keys may sign CDS Client JWTs: a file path or an https URL.
+    CDS_JWKS = Env("SNIPPETS_CDS_JWKS", "")
+    # Where the service keeps its own small state (CDS Hooks feedback counts, SQLite).
+    DATA_DIR = Env("SNIPPETS_DATA_DIR", "var/data")
+
     # flask-smorest / OpenAPI.
     API_TITLE = "Patient-education snippets API"
     API_VERSION = "1.0.0"

@@ -37,6 +37,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# CDS Hooks calls are authenticated the CDS Hooks way (a CDS Client JWT, service/cds_auth.py):
+# API keys never apply to them, as no EHR sends one.
+CDS_HOOKS_PREFIX = "/cds-services"
 
 
 
@@ -131,7 +134,7 @@ def init_app(app: Flask) -> None:
             too_large = bound_body(app.config["MAX_CONTENT_LENGTH"])
             if too_large is not None:
                 return too_large
-        if not hashes or _exempt():
+        if not hashes or _exempt() or request.path.startswith(CDS_HOOKS_PREFIX):
             return None
         presented = _presented_key()
         matched = _key_matches(presented, hashes) if presented else None

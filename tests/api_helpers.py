@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +27,10 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 
 
-def make_app(index_dir: Path | str) -> Flask:
-    return create_app({"INDEX_DIR": str(index_dir), "TESTING": True})
+def make_app(index_dir: Path | str, **config) -> Flask:
+    # Feedback counts go to a private directory, never the working tree's var/data.
+    return create_app({"INDEX_DIR": str(index_dir), "TESTING": True,
+                       "DATA_DIR": tempfile.mkdtemp(prefix="snippets-data-"), **config})
 
 
 @contextmanager
@@ -104,8 +107,11 @@ def add_article(seeds_dir: Path, source_id: str, title: str, body: str) -> None:
     catalog.write_text(text, encoding="utf-8")
 
 
-def follow(client, url: str):
-    """GET one of our own absolute URLs (as links in answers give them) through a test client."""
-    parts = urlsplit(url)
-    assert parts.scheme == "http" and parts.netloc == "localhost", url
-    return client.get(parts.path)
+PUBLIC_URL = "http://127.0.0.1:8000"  # SNIPPETS_PUBLIC_URL's default (from SNIPPETS_BIND)
+
+
+def follow(client, url: str, base: str = PUBLIC_URL):
+    """GET one of our own absolute URLs (as links in answers give them, under the configured
+    public URL, never the Host the request came to) through a test client."""
+    assert url.startswith(base + "/"), url
+    return client.get(urlsplit(url).path)

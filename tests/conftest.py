@@ -52,12 +52,13 @@ def seed_snippets(seeds) -> list[dict]:
 
 
 @pytest.fixture
-def make(built_index):
+def make(built_index, tmp_path):
     """create_app over the test index with extra config; indexes closed afterwards."""
     apps = []
 
     def factory(**config):
-        app = create_app({"INDEX_DIR": str(built_index), "TESTING": True, **config})
+        app = create_app({"INDEX_DIR": str(built_index), "TESTING": True,
+                          "DATA_DIR": str(tmp_path / "data"), **config})
         apps.append(app)
         return app
 

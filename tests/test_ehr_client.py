@@ -10,10 +10,12 @@ import importlib
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from http import HTTPStatus
 
+import feedparser
 import pytest
-from api_helpers import PROBLEM_JSON, SLEEP_SOURCE, SPEC_FILE, assert_citation_matches
+from api_helpers import PROBLEM_JSON, PUBLIC_URL, SLEEP_SOURCE, SPEC_FILE, assert_citation_matches
 from server_helpers import skip_server
 from test_ehr_cds_hooks import FIBRO, LiveServer, hook_request
 
@@ -22,15 +24,21 @@ pytestmark = skip_server
 PACKAGE = "snippets_api_client"
 ICD10CM_OID = "2.16.840.1.113883.6.90"
 # Every operation in openapi.yaml, as (module under api/, function stem) in the generated client.
+# (The function names come from the spec's stable operationIds.)
 OPERATIONS = {
-    ("snippets", "get_v1_snippets"), ("snippets", "get_v1_snippets_snippet_id"),
-    ("sources", "get_v1_sources"), ("sources", "get_v1_sources_source_id"),
-    ("conditions", "get_v1_conditions"), ("caveats", "get_v1_caveats"),
-    ("health", "get_healthz"), ("health", "get_readyz"),
+    ("snippets", "search_snippets"), ("snippets", "get_snippet"),
+    ("sources", "list_sources"), ("sources", "get_source"),
+    ("conditions", "list_conditions"), ("caveats", "list_caveats"),
+    ("health", "get_health"), ("health", "get_readiness"),
     ("infobutton", "get_infobutton"),
-    ("cds_hooks", "get_cds_services"), ("cds_hooks", "post_cds_services_service_id"),
-    ("handout", "get_v1_handout"),
+    ("cds_hooks", "get_cds_services"), ("cds_hooks", "post_cds_service"),
+    ("feedback", "post_cds_feedback"), ("feedback", "list_feedback"),
+    ("handout", "get_handout"),
 }
+# The generator reads the Atom feed (the 200's first media type) as text: the one setting an
+# integrator adds, as the README shows.
+GENERATOR_CONFIG = ("post_hooks: []\n"
+                    "content_type_overrides:\n  application/atom+xml: text/xml\n")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +49,7 @@ def generated(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("client")
     config = tmp / "generator.yaml"
     # No post hooks: the generated code is not reformatted (ruff may not be on PATH).
-    config.write_text("post_hooks: []\n", encoding="utf-8")
+    config.write_text(GENERATOR_CONFIG, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(SPEC_FILE),
          "--output-path", str(tmp / PACKAGE), "--meta", "none", "--config", str(config),
@@ -93,7 +101,7 @@ def test_every_operation_is_in_the_generated_client(generated):
 
 def test_search_returns_parsed_results_with_citations(api):
     client, module, base = api
-    search = module("api.snippets.get_v1_snippets")
+    search = module("api.snippets.search_snippets")
     response = search.sync_detailed(client=client, q="sleep", condition=["fibromyalgia"])
     assert response.status_code == HTTPStatus.OK
     parsed = response.parsed
@@ -111,7 +119,7 @@ def test_search_returns_parsed_results_with_citations(api):
 def test_snippet_by_id(api):
     client, module, base = api
     wanted = "003_c10700c13901ee51-72b1e422383a"
-    response = module("api.snippets.get_v1_snippets_snippet_id").sync_detailed(
+    response = module("api.snippets.get_snippet").sync_detailed(
         wanted, client=client)
     assert response.status_code == HTTPStatus.OK
     snippet = response.parsed
@@ -124,7 +132,7 @@ def test_snippet_by_id(api):
 
 def test_conditions_list(api):
     client, module, base = api
-    response = module("api.conditions.get_v1_conditions").sync_detailed(client=client)
+    response = module("api.conditions.list_conditions").sync_detailed(client=client)
     assert response.status_code == HTTPStatus.OK
     conditions = {c.slug: c for c in response.parsed.conditions}
     assert "fibromyalgia" in conditions
@@ -134,7 +142,7 @@ def test_conditions_list(api):
 
 def test_error_response_is_parsed_as_the_problem(api):
     client, module, base = api
-    response = module("api.snippets.get_v1_snippets").sync_detailed(
+    response = module("api.snippets.search_snippets").sync_detailed(
         client=client, q="sleep", limit=0)
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.headers["content-type"] == PROBLEM_JSON
@@ -149,21 +157,37 @@ def test_infobutton_through_the_generated_client(api):
     client, module, base = api
     infobutton = module("api.infobutton.get_infobutton")
     models = module("models")
+    # The default answer, Atom, comes back as the document's text.
     response = infobutton.sync_detailed(
         client=client, main_search_criteria_v_c="M79.7",
-        main_search_criteria_v_cs=models.GetInfobuttonMainSearchCriteriaVCs(ICD10CM_OID),
-        information_recipient=models.GetInfobuttonInformationRecipient("PAT"),
+        main_search_criteria_v_cs=models.GetInfobuttonMainSearchCriteriaVCs.ICD10CM,
+        information_recipient=models.GetInfobuttonInformationRecipient.PAT,
         age_v_v=45.0, age_v_u="a")
+    assert models.GetInfobuttonMainSearchCriteriaVCs.ICD10CM == ICD10CM_OID  # enums are named
     assert response.status_code == HTTPStatus.OK
-    feed = response.parsed.feed
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert isinstance(response.parsed, str)
+    parsed = feedparser.parse(response.parsed)
+    assert not parsed.bozo and parsed.version == "atom10"
+    assert parsed.feed.subtitle == "snippets for ICD-10-CM M79.7"
+    assert parsed.entries and parsed.entries[0].link.startswith(PUBLIC_URL + "/snippets/")
+    ET.fromstring(response.content)
+
+    # JSON on request: the same text, which the generated Feed model reads.
+    response = infobutton.sync_detailed(
+        client=client, main_search_criteria_v_c="M79.7",
+        main_search_criteria_v_cs=models.GetInfobuttonMainSearchCriteriaVCs.ICD10CM,
+        knowledge_response_type=models.GetInfobuttonKnowledgeResponseType.APPLICATION_JSON,
+        age_v_v=45.0)
+    assert response.status_code == HTTPStatus.OK
+    feed = models.Feed.from_dict(json.loads(response.parsed)).feed
     assert feed.subtitle.field_value == "snippets for ICD-10-CM M79.7"
-    assert feed.entry
     entry = feed.entry[0]
     assert entry.summary.type_ == "html"
-    assert entry.link[0].href.startswith(base + "/v1/snippets/")
+    assert entry.link[0].href.startswith(PUBLIC_URL + "/snippets/")
     assert entry.caveats and entry.citation.text_sha256
     assert {"scheme": "age.v.v", "term": "45"} in [c.to_dict() for c in feed.category]
-    assert response.parsed.to_dict() == raw(response)
+    assert models.Feed.from_dict(json.loads(response.parsed)).to_dict() == raw(response)
 
     # The typed client cannot even send an unknown OID; over its raw session it is a problem.
     bad = client.get_httpx_client().get("/infobutton", params={
@@ -173,16 +197,21 @@ def test_infobutton_through_the_generated_client(api):
     assert problem.errors[0].parameter == "mainSearchCriteria.v.cs"
 
 
-def test_atom_feed_through_the_generated_clients_http_session(api):
-    # The spec lists application/json and text/xml for /infobutton; openapi-python-client
-    # parses every 200 as JSON, so the README sends XML callers to the client's httpx session.
+def test_feedback_through_the_generated_client(api):
     client, module, base = api
-    response = client.get_httpx_client().get("/infobutton", params={
-        "mainSearchCriteria.v.c": "M79.7", "mainSearchCriteria.v.cs": ICD10CM_OID,
-        "knowledgeResponseType": "text/xml"})
-    assert response.status_code == HTTPStatus.OK
-    assert response.headers["content-type"].startswith("text/xml")
-    assert response.content.startswith(b"<?xml")
+    models = module("models")
+    cards = module("api.cds_hooks.post_cds_service").sync_detailed(
+        "patient-education", client=client,
+        body=models.HookRequest.from_dict(hook_request(FIBRO))).parsed.cards
+    body = models.FeedbackRequest.from_dict({"feedback": [{
+        "card": cards[0].uuid, "outcome": "accepted",
+        "acceptedSuggestions": [{"id": cards[0].suggestions[0].uuid}],
+        "outcomeTimestamp": "2026-11-30T10:00:00Z"}]})
+    recorded = module("api.feedback.post_cds_feedback").sync_detailed(
+        "patient-education", client=client, body=body)
+    assert recorded.status_code == HTTPStatus.OK and recorded.parsed.recorded == 1
+    counts = module("api.feedback.list_feedback").sync_detailed(client=client).parsed
+    assert [(s.accepted, s.given_to_patient) for s in counts.snippets] == [(1, 1)]
 
 
 def test_cds_hooks_through_the_generated_client(api):
@@ -192,14 +221,16 @@ def test_cds_hooks_through_the_generated_client(api):
     (service,) = discovery.parsed.services
     assert service.hook == "patient-view"
 
-    post = module("api.cds_hooks.post_cds_services_service_id")
+    post = module("api.cds_hooks.post_cds_service")
     body = module("models").HookRequest.from_dict(hook_request(FIBRO))
     response = post.sync_detailed(service.id, client=client, body=body)
     assert response.status_code == HTTPStatus.OK
     cards = response.parsed.cards
     assert len(cards) == 2
-    assert all(len(card.summary) <= 140 and card.indicator == "warning" for card in cards)
-    assert all(card.links[0].url.startswith(base + "/v1/snippets/")
+    assert all(len(card.summary) <= 140 and card.indicator in ("info", "warning")
+               for card in cards)
+    assert all(card.links[0].url.startswith(PUBLIC_URL + "/snippets/") for card in cards)
+    assert all(card.suggestions[0].actions[0].resource["resourceType"] == "Communication"
                for card in cards)
     assert response.parsed.to_dict() == raw(response)
 

@@ -1,4 +1,5 @@
-"""GET /infobutton: HL7 Infobutton URL-based requests answered in the MedlinePlus Connect shape."""
+"""GET /infobutton: HL7 Infobutton URL-based requests answered in the MedlinePlus Connect shape
+(Atom by default, JSON with knowledgeResponseType=application/json)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from api_helpers import (
     PROBLEM_JSON,
+    PUBLIC_URL,
     assert_bad_parameter,
     assert_citation_matches,
     follow,
@@ -21,6 +23,10 @@ FIBRO_SNOMED = {"mainSearchCriteria.v.c": "203082005", "mainSearchCriteria.v.cs"
 ATOM = "{http://www.w3.org/2005/Atom}"
 EXT = "{urn:snippets:infobutton:1}"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+JSON = {"knowledgeResponseType": "application/json"}
 
 
 def infobutton(client, params: dict[str, str]):
@@ -28,7 +34,7 @@ def infobutton(client, params: dict[str, str]):
 
 
 def feed_of(client, params: dict[str, str]) -> dict:
-    response = infobutton(client, params)
+    response = infobutton(client, {**JSON, **params})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     return response.get_json()["feed"]
@@ -36,6 +42,13 @@ def feed_of(client, params: dict[str, str]) -> dict:
 
 def entry_ids(feed: dict) -> list[str]:
     return [entry["id"]["_value"].rsplit("/", 1)[1] for entry in feed["entry"]]
+
+
+def atom_of(client, params: dict[str, str]) -> ET.Element:
+    response = infobutton(client, params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/atom+xml"
+    return ET.fromstring(response.get_data())
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +59,7 @@ def catalogue(client) -> dict[str, dict]:
 # -- the feed for a code -----------------------------------------------------------------------
 
 def test_icd10cm_code_gets_a_medlineplus_connect_feed_with_citations_and_caveats(client):
-    response = infobutton(client, {**FIBRO_ICD, "informationRecipient": "PROV"})
+    response = infobutton(client, {**FIBRO_ICD, **JSON, "informationRecipient": "PROV"})
     assert response.status_code == 200
     assert response.content_type == "application/json"
     feed = response.get_json()["feed"]
@@ -55,29 +68,39 @@ def test_icd10cm_code_gets_a_medlineplus_connect_feed_with_citations_and_caveats
     assert feed["title"]["_value"]
     assert feed["subtitle"]["_value"] == "snippets for ICD-10-CM M79.7"
     assert feed["author"]["name"]["_value"]
-    assert feed["author"]["uri"]["_value"] == "http://localhost/"
+    assert feed["author"]["uri"]["_value"] == PUBLIC_URL + "/"
     assert feed["updated"]["_value"] == ready["built_at"]
     assert ready["version"] in feed["id"]["_value"]
     assert "general-disclaimer" in [c["id"] for c in feed["caveats"]]
 
     assert 1 <= len(feed["entry"]) <= 5
     for entry in feed["entry"]:
-        link = entry["link"][0]
-        assert link["rel"] == "alternate" and link["type"] == "application/json"
-        assert entry["id"]["_value"] == link["href"]
+        page, api = entry["link"]
+        # For people: the snippet's HTML page; for programs: the snippet in the JSON API.
+        assert page["rel"] == "alternate" and page["type"] == "text/html"
+        assert api["rel"] == "related" and api["type"] == "application/json"
+        assert page["hreflang"] == api["hreflang"] == "en"
+        assert page["title"] == entry["title"]["_value"]
+        assert entry["id"]["_value"] == page["href"]
         assert entry["updated"]["_value"] == ready["built_at"]
-        # The entry links to the snippet in our API, and everything in it agrees with it.
-        snippet = follow(client, link["href"])
+        opened = follow(client, page["href"])
+        assert opened.status_code == 200 and opened.mimetype == "text/html"
+        # Everything in the entry agrees with the snippet in the API.
+        snippet = follow(client, api["href"])
         assert snippet.status_code == 200
         snippet = snippet.get_json()
-        assert link["href"].endswith("/v1/snippets/" + snippet["id"])
+        assert page["href"] == f"{PUBLIC_URL}/snippets/{snippet['id']}"
+        assert api["href"] == f"{PUBLIC_URL}/v1/snippets/{snippet['id']}"
+        assert snippet["text"] in html.unescape(opened.get_data(as_text=True))
         assert "fibromyalgia" in snippet["conditions"]
         assert entry["summary"] == {"_value": f"<p>{html.escape(snippet['text'])}</p>",
                                     "type": "html"}
         assert entry["citation"] == snippet["citation"]
         assert_citation_matches(snippet)
-        assert str(snippet["citation"]["paragraph"]) in entry["title"]["_value"]
-        assert entry["title"]["_value"].startswith(snippet["citation"]["title"])
+        where = snippet["citation"]["section"] or snippet["citation"]["title"]
+        assert entry["title"]["_value"].startswith(f"{where}: ")
+        opening = " ".join(snippet["text"].split()[:4])
+        assert opening in entry["title"]["_value"]
         assert [c["id"] for c in entry["caveats"]] == [c["id"] for c in snippet["caveats"]]
         # PROV: the clinical caveat texts.
         assert [c["text"] for c in entry["caveats"]] == [c["text"] for c in snippet["caveats"]]
@@ -187,7 +210,7 @@ def test_patient_context_is_accepted_and_echoed_as_categories(client):
                             "patientPerson.administrativeGenderCode.c": "F",
                             "age.v.v": "45", "age.v.u": "a"})
     categories = {c["scheme"]: c["term"] for c in feed["category"]}
-    assert categories == {"mainSearchCriteria.v.c": "M79.7",
+    assert categories == {"mainSearchCriteria.v.c": "M79.7", **JSON,
                           "mainSearchCriteria.v.cs": ICD10CM_OID,
                           "informationRecipient": "PAT",
                           "patientPerson.administrativeGenderCode.c": "F",
@@ -198,7 +221,6 @@ def test_patient_context_is_accepted_and_echoed_as_categories(client):
 def test_unknown_infobutton_parameters_are_accepted_and_ignored(client):
     plain = feed_of(client, FIBRO_ICD)
     extra = feed_of(client, {**FIBRO_ICD, "taskContext.c.c": "PROBLISTREV",
-                             "informationRecipient.languageCode.c": "en",
                              "performer": "PROV", "encounter.c.c": "AMB"})
     assert entry_ids(extra) == entry_ids(plain)
     assert extra["subtitle"] == plain["subtitle"]
@@ -209,12 +231,10 @@ def test_unknown_infobutton_parameters_are_accepted_and_ignored(client):
 def test_text_xml_returns_the_same_feed_as_atom(client, catalogue):
     params = {**FIBRO_ICD, "informationRecipient": "PAT"}
     as_json = feed_of(client, params)
-    response = infobutton(client, {**params, "knowledgeResponseType": "text/xml"})
-    assert response.status_code == 200
-    assert response.mimetype == "text/xml"
-    root = ET.fromstring(response.get_data())
+    root = atom_of(client, {**params, "knowledgeResponseType": "text/xml"})
     assert root.tag == f"{ATOM}feed"
-    assert root.get(XML_BASE) == "http://localhost/"
+    assert root.get(XML_BASE) == PUBLIC_URL + "/"
+    assert root.get(XML_LANG) == "en"
     assert root.findtext(f"{ATOM}title") == as_json["title"]["_value"]
     assert root.findtext(f"{ATOM}subtitle") == as_json["subtitle"]["_value"]
     assert root.findtext(f"{ATOM}author/{ATOM}name") == as_json["author"]["name"]["_value"]
@@ -231,7 +251,9 @@ def test_text_xml_returns_the_same_feed_as_atom(client, catalogue):
     for element, entry in zip(entries, as_json["entry"], strict=True):
         assert element.findtext(f"{ATOM}id") == entry["id"]["_value"]
         assert element.findtext(f"{ATOM}title") == entry["title"]["_value"]
-        assert element.find(f"{ATOM}link").get("href") == entry["link"][0]["href"]
+        assert element.get(XML_LANG) == "en"
+        links = [dict(link.attrib) for link in element.findall(f"{ATOM}link")]
+        assert links == entry["link"]
         summary = element.find(f"{ATOM}summary")
         assert summary.get("type") == "html" and summary.text == entry["summary"]["_value"]
         citation = element.find(f"{EXT}citation").attrib
@@ -242,11 +264,8 @@ def test_text_xml_returns_the_same_feed_as_atom(client, catalogue):
 
 
 def test_empty_atom_feed_still_says_why(client):
-    response = infobutton(client, {"mainSearchCriteria.v.c": "Z00.00",
-                                   "mainSearchCriteria.v.cs": ICD10CM_OID,
-                                   "knowledgeResponseType": "text/xml"})
-    assert response.status_code == 200 and response.mimetype == "text/xml"
-    root = ET.fromstring(response.get_data())
+    root = atom_of(client, {"mainSearchCriteria.v.c": "Z00.00",
+                            "mainSearchCriteria.v.cs": ICD10CM_OID})
     assert root.findall(f"{ATOM}entry") == []
     assert "not in our vocabulary" in root.findtext(f"{ATOM}subtitle")
 
@@ -261,20 +280,33 @@ def test_empty_atom_feed_still_says_why(client):
     ({"mainSearchCriteria.v.c": "M79.7"}, "mainSearchCriteria.v.cs", "Missing data"),
     ({"mainSearchCriteria.v.cs": ICD10CM_OID}, "mainSearchCriteria.v.c", "Missing data"),
     ({}, "mainSearchCriteria.v.c", "Missing data"),
-    ({"mainSearchCriteria.v.dn": "sleep"}, "mainSearchCriteria.v.c", "Missing data"),
+    ({**FIBRO_ICD, "mainSearchCriteria.v.c1": "M79.7"}, "mainSearchCriteria.v.cs1",
+     "Missing data"),
+    ({**FIBRO_ICD, "mainSearchCriteria.v.cs1": "1.2.3"}, "mainSearchCriteria.v.cs1",
+     "unknown code system"),
+    ({**FIBRO_ICD, "mainSearchCriteria.v.cs1": ICD10CM_OID}, "mainSearchCriteria.v.c1",
+     "Missing data"),
+    ({**FIBRO_ICD, **{f"mainSearchCriteria.v.dn{i}": "sleep" for i in range(1, 6)}},
+     "mainSearchCriteria.v.c", "at most 5"),
+    ({**FIBRO_ICD, "informationRecipient.languageCode.c": "e<n"},
+     "informationRecipient.languageCode.c", "not a language code"),
     ({"mainSearchCriteria.v.c": "M79.7;DROP", "mainSearchCriteria.v.cs": ICD10CM_OID},
      "mainSearchCriteria.v.c", "M79.7;DROP"),
     ({"mainSearchCriteria.v.c": "x" * 21, "mainSearchCriteria.v.cs": SNOMED_OID},
      "mainSearchCriteria.v.c", "at most 20"),
     ({**FIBRO_ICD, "informationRecipient": "PAYOR"}, "informationRecipient", "PAYOR"),
     ({**FIBRO_ICD, "knowledgeResponseType": "text/html"}, "knowledgeResponseType", "text/html"),
+    ({**FIBRO_ICD, "knowledgeResponseType": "application/javascript"}, "knowledgeResponseType",
+     "application/javascript"),
     ({**FIBRO_ICD, "age.v.v": "forty"}, "age.v.v", "number"),
     ({**FIBRO_ICD, "age.v.v": "-1"}, "age.v.v", "greater than or equal to 0"),
     ({**FIBRO_ICD, "age.v.v": "nan"}, "age.v.v", "nan"),
     ({**FIBRO_ICD, "mainSearchCriteria.v.dn": "a" * 201}, "mainSearchCriteria.v.dn", "200"),
 ], ids=["unknown-oid", "unknown-oid-xml", "code-without-system", "system-without-code",
-        "nothing", "display-name-without-code", "code-with-bad-characters", "code-too-long",
-        "bad-recipient", "bad-response-type", "age-not-a-number", "negative-age", "nan-age",
+        "nothing", "second-code-without-system", "second-unknown-oid", "second-system-alone",
+        "too-many-criteria", "bad-language", "code-with-bad-characters", "code-too-long",
+        "bad-recipient", "bad-response-type", "jsonp", "age-not-a-number", "negative-age",
+        "nan-age",
         "display-name-too-long"])
 def test_bad_parameters_get_a_problem_naming_the_parameter(client, params, parameter, says):
     response = infobutton(client, params)

@@ -155,7 +155,8 @@ def test_snippet_page_shows_text_section_caveats_citation_and_neighbours(client)
     text = parsed.plain
     assert "improve sleep quality" in text
     assert "Caveats for clinicians (3)" in text
-    assert "Caveat source:" in text and "clinical-facts.md" in text
+    assert "Caveat source:" in text and "mayoclinic.org" in text
+    assert "clinical-facts.md" not in text
     assert "Paragraph 4" in text
     assert "Publisher unknown" in text and "Licence unknown" in text
     assert "Previous paragraph" in text and "Next paragraph" in text

@@ -130,12 +130,14 @@ def test_a_question_typed_on_the_search_page_finds_the_paragraph_with_caveats_an
 
 
 def test_an_infobutton_entry_link_leads_to_the_snippet_page(tab):
-    feed = tab.go(INFOBUTTON + "&informationRecipient=PROV").json()
+    feed = tab.go(INFOBUTTON + "&informationRecipient=PROV"
+                  "&knowledgeResponseType=application/json").json()
     entry = feed["feed"]["entry"][0]
-    link = entry["link"][0]["href"]
-    # Today the entry links to the snippet's JSON (the EHR issue moves it to the page).
-    assert urlsplit(link).path.startswith("/v1/snippets/")
-    snippet = tab.go(urlsplit(link).path).json()
+    page_link, api_link = (link["href"] for link in entry["link"])
+    # For people, the entry links to the snippet's page; the JSON is the related link.
+    assert urlsplit(page_link).path.startswith("/snippets/")
+    snippet = tab.go(urlsplit(api_link).path).json()
+    assert urlsplit(page_link).path == f"/snippets/{snippet['id']}"
     page = tab.page
     tab.go(f"/snippets/{snippet['id']}")
     assert page.locator("h1").inner_text() == (snippet["citation"]["section"]
@@ -230,7 +232,7 @@ def test_docs_shows_every_operation_with_its_parameters_and_response_schemas(tab
 def test_docs_try_it_out_calls_this_server(tab, live):
     page = tab.page
     tab.go("/docs")
-    block = page.locator("#operations-snippets-get_v1_snippets")
+    block = page.locator("#operations-snippets-searchSnippets")
     block.locator(".opblock-summary-control").click()
     block.locator(".responses-table").wait_for()
     block.get_by_role("button", name="Try it out").click()
@@ -259,8 +261,8 @@ AXE_PAGES = {  # name: (path, status)
     "docs": ("/docs", 200),
 }
 
-DOCS_OPENED = ["snippets-get_v1_snippets", "sources-get_v1_sources__source_id_",
-               "cds_hooks-post_cds_services__service_id_", "handout-get_v1_handout"]
+DOCS_OPENED = ["snippets-searchSnippets", "sources-getSource", "cds_hooks-postCdsService",
+               "handout-getHandout"]
 
 
 @pytest.mark.parametrize("name", list(AXE_PAGES))

@@ -170,12 +170,29 @@ def bad_date_in_caveat(seeds: Path):
             "caveat 'general-disclaimer': last_reviewed must be a date (YYYY-MM-DD)")
 
 
+def caveat_source_naming_a_repository_file(seeds: Path):
+    caveats = seeds / "caveats.yaml"
+    edit(caveats, "source: Policy of this service for every answer; it makes no clinical claim.",
+         "source: Service policy (../shared/docs/product.md).")
+    return (caveats, line_of(caveats, "source: Service policy (../shared/docs/product.md)."),
+            "caveat 'general-disclaimer': source must name the public source itself")
+
+
+def caveat_source_naming_a_seed_file(seeds: Path):
+    caveats = seeds / "caveats.yaml"
+    edit(caveats, "PMC2990624 (table 1); PMC5024045 (table 1); Kalagara",
+         "clinical-facts.md: PMC2990624 (table 1); PMC5024045 (table 1); Kalagara",
+         first_only=True)
+    return (caveats, line_of(caveats, "clinical-facts.md: PMC2990624") - 1,
+            "caveat 'safety-implanted-side-effects': source must name the public source")
+
+
 BREAKAGES = [
     invalid_yaml_syntax, yaml_duplicate_key, unknown_condition_in_caveat, duplicate_caveat_id,
     duplicate_condition_slug, missing_caveat_field, bad_severity, bad_kind, invalid_regex_pattern,
     non_utf8_article, empty_article, blank_article, catalog_entry_without_article,
     article_without_catalog_entry, snippet_rule_pointing_at_edited_snippet, bad_date_in_catalog,
-    bad_date_in_caveat,
+    bad_date_in_caveat, caveat_source_naming_a_repository_file, caveat_source_naming_a_seed_file,
 ]
 
 

@@ -7,11 +7,27 @@
   // Swagger UI leaves some controls without a name (the inputs of array parameters) and its
   // code samples as scroll boxes: name each control after its parameter, and let the samples
   // be reached by keyboard (WCAG 2.1: 1.3.1, 2.1.1, 4.1.2).
+  // A label that only wraps the control (its options) gives it no name.
+  function hasName(control) {
+    var labels = control.labels || [];
+    for (var k = 0; k < labels.length; k++) {
+      var text = labels[k].textContent.replace(control.textContent, "").trim();
+      if (text) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   function label() {
     var controls = root.querySelectorAll("input, select, textarea");
     for (var i = 0; i < controls.length; i++) {
       var control = controls[i];
-      if ((control.labels && control.labels.length) || control.getAttribute("aria-label")) {
+      if (hasName(control) || control.getAttribute("aria-label")) {
+        continue;
+      }
+      if (control.id === "servers") {  // the spec's servers: a label that wraps only the select
+        control.setAttribute("aria-label", "Server");
         continue;
       }
       var row = control.closest("tr[data-param-name]");

@@ -142,8 +142,24 @@ class CardSchema(Schema):
     links = fields.List(fields.Nested(CardLinkSchema), required=True)
 
 
+# Namespaced, as CDS Hooks asks of extension properties.
+NOT_COVERED_KEY = "snippets-not-covered"
+
+
+class NotCoveredSchema(Schema):
+    codes = fields.List(fields.String(), required=True, metadata={"description": (
+        "Problem-list codings (system|code) no condition of ours covers: no card for them.")})
+    reason = fields.String(required=True)
+
+
+class ResponseExtensionSchema(Schema):
+    not_covered = fields.Nested(NotCoveredSchema, data_key=NOT_COVERED_KEY)
+
+
 class CardsSchema(Schema):
     cards = fields.List(fields.Nested(CardSchema), required=True)
+    extension = fields.Nested(ResponseExtensionSchema, metadata={"description": (
+        "CDS Hooks response extension: why some problem-list entries got no card.")})
 
 
 def _codes_in(concept: Any) -> list[dict[str, Any]]:
@@ -241,9 +257,13 @@ class PatientView(MethodView):
         gen = presenters.generation()
         labels = {c["slug"]: c["label"] for c in gen.conditions}
         slugs: list[str] = []
+        uncovered: list[str] = []
         for condition in _conditions(hook_request["prefetch"][PREFETCH_KEY]):
             for system, code in _codings(condition):
-                slugs += [s for s in gen.conditions_for_code(system, code) if s not in slugs]
+                found = gen.conditions_for_code(system, code)
+                slugs += [s for s in found if s not in slugs]
+                if not found and f"{system}|{code}" not in uncovered:
+                    uncovered.append(f"{system}|{code}")
         context = hook_request["context"]
         cards, shown = [], set()
         for slug in slugs:
@@ -263,4 +283,10 @@ class PatientView(MethodView):
         if len(answered) < len(cards):
             rest = {slug: labels[slug] for slug, _, _ in cards[len(answered):]}
             out.append(cds_cards.more_card(rest, len(cards), len(answered)))
+        if uncovered:
+            # Right or nothing: an uncovered condition gets no card, and the response says so.
+            return {"cards": out, "extension": {"not_covered": {
+                "codes": uncovered,
+                "reason": "no snippets for these problem-list codes: they are in no condition "
+                          "of our vocabulary (see /v1/conditions)"}}}
         return {"cards": out}

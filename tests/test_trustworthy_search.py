@@ -157,3 +157,26 @@ def test_infobutton_display_name_of_an_uncovered_condition_gets_an_empty_feed(se
     atom = "{http://www.w3.org/2005/Atom}"
     assert feed.findall(f"{atom}entry") == []
     assert "diabetes" in ET.tostring(feed, encoding="unicode")
+
+
+def test_cds_hooks_gives_no_card_for_an_uncovered_condition_and_says_why(server):
+    icd10cm = "http://hl7.org/fhir/sid/icd-10-cm"
+
+    def problem(code: str, display: str) -> dict:
+        return {"resource": {
+            "resourceType": "Condition", "subject": {"reference": "Patient/p1"},
+            "clinicalStatus": {"coding": [{"code": "active"}]},
+            "code": {"coding": [{"system": icd10cm, "code": code, "display": display}]}}}
+
+    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+            "context": {"userId": "Practitioner/1", "patientId": "p1"},
+            "prefetch": {"conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [
+                problem("E11.9", "Type 2 diabetes mellitus without complications"),
+                problem("M79.7", "Fibromyalgia")]}}}
+    response = server.http.post(server.base + "/cds-services/patient-education", json=body,
+                                timeout=10)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["cards"] and all("Fibromyalgia" in c["summary"] for c in answer["cards"]
+                                   if "more" not in c["summary"].lower())
+    assert answer["extension"]["snippets-not-covered"]["codes"] == ["icd10cm|E11.9"]

@@ -14,25 +14,19 @@ from . import presenters
 
 # GET answers that come from the index only (not probes, docs or the spec).
 CACHEABLE_PREFIXES = ("/v1/", "/infobutton")
-# Answers that embed absolute links to this server (the feed's base and entry links) depend
-# on the host they were asked through; every other answer is the same whatever the Host.
-HOST_DEPENDENT_PREFIXES = ("/infobutton",)
 # The media types answers come in; a request's Accept header is reduced to one of them.
 MEDIA_TYPES = ("application/json", "text/xml", "application/xml", "application/atom+xml")
 
 
 def answer_key(environ) -> str:
     """What an answer depends on: the path, the parameters decoded and sorted (so `a=1&b=2`,
-    `b=2&a=1` and `q=a%20b` / `q=a+b` are one answer), the media type asked for, and the host
-    only where the answer links to it. Never the raw Host header otherwise: varying it must not
+    `b=2&a=1` and `q=a%20b` / `q=a+b` are one answer) and the media type asked for. Never the
+    Host header: absolute links come from SNIPPETS_PUBLIC_URL, and varying the Host must not
     make new cache entries."""
     path = environ.get("PATH_INFO", "")
     pairs = sorted(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     media = request.accept_mimetypes.best_match(MEDIA_TYPES, MEDIA_TYPES[0])
-    key = f"{path}?{pairs!r}#{media}"
-    if path.startswith(HOST_DEPENDENT_PREFIXES):
-        key += f"@{request.host_url}"
-    return key
+    return f"{path}?{pairs!r}#{media}"
 
 
 def _conditional_get():

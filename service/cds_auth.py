@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-import redis
 from flask import Flask, current_app, request
 
 from .errors import problem_response
@@ -115,12 +114,15 @@ class RedisSeen:
     """jti values seen by any worker or replica sharing the rate-limit Redis."""
 
     def __init__(self, url: str):
+        import redis  # only when replays are shared (the CLI never needs the client)
+
+        self._errors = redis.RedisError
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
     def first_time(self, key: str, ttl: int) -> bool:
         try:
             return bool(self.redis.set(f"snippets:cds-jti:{key}", b"1", nx=True, ex=ttl))
-        except redis.RedisError as exc:
+        except self._errors as exc:
             raise Refused("the token's jti cannot be checked for replay just now") from exc
 
 

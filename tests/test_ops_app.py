@@ -98,13 +98,14 @@ def test_the_cache_key_ignores_host_and_parameter_order_and_spelling(make):
     assert len(cache) == 2
 
 
-def test_infobutton_answers_link_to_the_host_asked_through(make):
-    client = make().test_client()
-    url = "/infobutton?mainSearchCriteria.v.c=M79.7&mainSearchCriteria.v.cs=2.16.840.1.113883.6.90"
+def test_infobutton_links_come_from_the_public_url_whatever_the_host(make):
+    client = make(PUBLIC_URL="https://snippets.example.org").test_client()
+    url = ("/infobutton?mainSearchCriteria.v.c=M79.7&mainSearchCriteria.v.cs=2.16.840.1.113883.6.90"
+           "&knowledgeResponseType=application/json")
     one = client.get(url, headers={"Host": "one.example"}).get_json()
-    two = client.get(url, headers={"Host": "two.example"}).get_json()
-    assert one["feed"]["base"].startswith("http://one.example")
-    assert two["feed"]["base"].startswith("http://two.example")
+    two = client.get(url, headers={"Host": "evil.example"}).get_json()
+    assert one == two
+    assert one["feed"]["base"].startswith("https://snippets.example.org")
 
 
 # -- probes ------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from collections.abc import Callable
 QUESTION_WORDS = """
 what whats how why which who whom whose where does do did doing i me my should would could
 there any about tell know get got overview options use uses used using has had was were
-been am its than then so but some more most such too very
+been am its than then so but some more most such too very make makes making made feel
+feels felt help helps helped helping go goes going take takes taking want wants wanted
+ever always never
 """.split()
 # Words about the asker and the conversation, which long questions are full of ("my wife was
 # told last year ... I was wondering"): no snippet is about them.

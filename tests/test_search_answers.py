@@ -26,7 +26,10 @@ import answers  # noqa: E402  (bench/answers.py: makes, records and compares the
 
 RECORDED = Path(__file__).parent / "data" / "search_answers.json"
 # Query number -> why its answer is allowed to differ from the recording.
-CHANGED_ON_PURPOSE: dict[int, str] = {}
+CHANGED_ON_PURPOSE: dict[int, str] = {
+    359: "'help that can': 'help' carries no topic (index/wording.py QUESTION_WORDS), so the "
+         "query has no words to search for and finds nothing",
+}
 
 
 @pytest.fixture(scope="module")

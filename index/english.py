@@ -13,15 +13,19 @@ count frequencies in hundredths (uint16).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import mmap
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 
 FILE = "english.bin"
+if sys.byteorder != "little":  # the file is little-endian and read in native order
+    raise ImportError("index/english.py reads its word list in little-endian order only")
 _MAGIC = b"ENGH"
 _HEADER = struct.Struct("<4sI8x")
 
@@ -61,14 +65,15 @@ class EnglishWords:
         magic, count = _HEADER.unpack_from(self._map)
         if magic != _MAGIC or len(self._map) != _HEADER.size + 10 * count:
             raise ValueError(f"{path.name} is not an English word list of the expected size")
-        self._hashes = np.frombuffer(self._map, dtype="<u8", count=count, offset=_HEADER.size)
-        self._zipf = np.frombuffer(self._map, dtype="<u2", count=count,
-                                   offset=_HEADER.size + 8 * count)
+        # Native-order views: bisect over a memoryview runs in C without numpy's per-call cost.
+        view = memoryview(self._map)
+        self._hashes = view[_HEADER.size:_HEADER.size + 8 * count].cast("Q")
+        self._zipf = view[_HEADER.size + 8 * count:].cast("H")
 
     def zipf(self, word: str) -> float:
         """The word's Zipf frequency (lower case; 0.0 for a word English does not use)."""
-        key = np.uint64(_hash(word.lower()))
-        i = int(np.searchsorted(self._hashes, key))
+        key = _hash(word.lower())
+        i = bisect.bisect_left(self._hashes, key)
         if i < len(self._hashes) and self._hashes[i] == key:
-            return int(self._zipf[i]) / 100
+            return self._zipf[i] / 100
         return 0.0

@@ -184,6 +184,10 @@ def serve(bind: str, workers: int, seeds_dir: Path, index_dir: Path) -> None:
             sys.exit(1)
         click.echo(_summary(result.manifest), err=True)
     env = dict(os.environ, SNIPPETS_INDEX_DIR=str(index_dir.resolve()))
+    # glibc gives each thread of a threaded worker its own malloc arena, and memory freed in
+    # one is not reused by another; two arenas keep a worker's memory down (an operator's own
+    # MALLOC_ARENA_MAX wins). glibc reads it at start-up, so it goes in gunicorn's environment.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     args = [sys.executable, "-m", "gunicorn", "--config", "python:service.gunicorn_conf",
             "--no-control-socket", "--bind", bind, "--workers", str(workers)]
     click.echo(f"serving on http://{bind} with {workers} worker(s), index {index_dir}", err=True)

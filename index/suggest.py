@@ -14,6 +14,7 @@ from whoosh.spelling import Corrector
 
 from . import query as planner
 from . import wording
+from .analysis import fold
 from .query import split_query
 
 if TYPE_CHECKING:
@@ -46,9 +47,11 @@ def correction(gen: Generation, text: str, words: list[str], found: int,
     with gen.whoosh() as searcher:
         corrector = WordCorrector(searcher.reader(), gen.arrays.text_frequency)
         for word in dict.fromkeys(words):
-            if len(word) < 3 or word.isdigit() or not gen.analysis.query_stems(word):
+            # Codes and numbers ("q22", "2") are not misspelled words.
+            if (len(word) < 3 or any(c.isdigit() for c in word)
+                    or not gen.analysis.query_stems(word)):
                 continue
-            lowered = word.lower()
+            lowered = fold(word).lower()  # as the index holds it ("non-inherited" joined)
             if (searcher.doc_frequency(SPELL_FIELD, lowered) or gen.expander.knows(word)
                     or gen.english.zipf(lowered) >= wording.REAL_WORD_ZIPF):
                 continue

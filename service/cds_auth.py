@@ -18,14 +18,16 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
 from flask import Flask, current_app, request
 
 from .errors import problem_response
 from .links import public_base
+
+if TYPE_CHECKING:
+    import jwt  # PyJWT (and cryptography, 9 MB a worker) load only when issuers are configured
 
 log = logging.getLogger("service")
 ALGORITHMS = ("RS384", "ES384")
@@ -51,6 +53,8 @@ class FileKeys:
         self.key("")  # a missing or malformed file fails at start-up, not on the first call
 
     def _set(self) -> jwt.PyJWKSet:
+        import jwt
+
         with self._lock:
             stamp = self.path.stat().st_mtime_ns
             if self._keys is None or stamp != self._stamp:
@@ -68,10 +72,14 @@ class UrlKeys:
     fetched again (at most every 30 s) when a token names a key it does not hold."""
 
     def __init__(self, url: str):
+        import jwt
+
         self.client = jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=JWKS_LIFESPAN,
                                       timeout=FETCH_TIMEOUT)
 
     def key(self, kid: str) -> jwt.PyJWK | None:
+        import jwt
+
         try:
             return self.client.get_signing_key(kid)
         except jwt.PyJWKClientConnectionError as exc:
@@ -134,6 +142,8 @@ class Verifier:
             else MemorySeen()
 
     def verify(self, header: str, audience: str) -> dict[str, Any]:
+        import jwt
+
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

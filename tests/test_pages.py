@@ -122,6 +122,13 @@ def test_search_page_marks_matches_and_keeps_the_form_values(client):
     assert selected == ["fibromyalgia"]
 
 
+def test_search_page_says_which_words_nothing_is_about_and_what_each_result_matched(client):
+    uncovered = page(client, "/?q=knee+pain").plain
+    assert "Nothing found" in uncovered and "No paragraph here is about “knee”" in uncovered
+    answered = page(client, "/?q=vns+sleep").plain
+    assert "Matches: vns, sleep" in answered
+
+
 def test_search_page_without_a_question_shows_only_the_form(client):
     parsed = page(client, "/")
     assert "found" not in parsed.plain

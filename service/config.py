@@ -43,7 +43,7 @@ class Config:
     LOG_LEVEL = Env("SNIPPETS_LOG_LEVEL", "INFO")
     # Megabytes of answers kept per worker for repeated GETs (keyed by generation, path,
     # normalised parameters and media type); 0 turns it off.
-    RESPONSE_CACHE_MB = Env("SNIPPETS_RESPONSE_CACHE_MB", 16)
+    RESPONSE_CACHE_MB = Env("SNIPPETS_RESPONSE_CACHE_MB", 8)
     # Largest request body (CDS Hooks POSTs), in bytes; larger gets 413.
     MAX_CONTENT_LENGTH = Env("SNIPPETS_MAX_BODY_BYTES", 1_000_000)
     # JSON bodies: deepest nesting of arrays and objects, longest number (in characters).

@@ -52,7 +52,7 @@ class Scored:
 EMPTY = Scored(_EMPTY_DOCS, _EMPTY_SCORES)
 
 
-def _positions_in(docs: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def positions_in(docs: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each of `wanted`, whether it is in sorted `docs` and where."""
     at = np.searchsorted(docs, wanted)
     found = at < len(docs)
@@ -113,7 +113,7 @@ class Evaluator:
         for offset, word_keys in enumerate(keys):
             if offset == rarest or not len(starts):
                 continue
-            found, _ = _positions_in(word_keys, starts + offset)
+            found, _ = positions_in(word_keys, starts + offset)
             starts = starts[found]
         if not len(starts):
             return EMPTY
@@ -147,7 +147,7 @@ class Evaluator:
             if result is None:
                 result = scored
             else:
-                found, at = _positions_in(scored.docs, result.docs)
+                found, at = positions_in(scored.docs, result.docs)
                 result = Scored(result.docs[found],
                                 result.scores[found] + scored.scores[at[found]])
             if not len(result):
@@ -217,7 +217,7 @@ class Evaluator:
         if not len(core):
             return EMPTY
         extra = self._eval(node.extra)
-        found, at = _positions_in(core.docs, extra.docs)
+        found, at = positions_in(core.docs, extra.docs)
         if not found.any():
             return core
         scores = core.scores.copy()

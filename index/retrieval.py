@@ -16,7 +16,7 @@ import numpy as np
 
 from . import query as planner
 from . import suggest, wording
-from .evaluate import Scored
+from .evaluate import Scored, positions_in
 from .model import Hit, SearchQuery, SearchResult
 from .query import Filter, split_query
 
@@ -149,7 +149,7 @@ def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
     page = ranked[q.offset:wanted]
     records = gen.records([doc for doc, _ in page])
     docs = np.array([doc for doc, _ in page], dtype=np.int64)
-    has = [_contains(matches.docs, docs) for matches in found]
+    has = [positions_in(matches.docs, docs)[0] for matches in found]
     hits = [Hit(doc, record, round(score, 4), _spans(gen, doc, marks),
                 tuple(c.label for c, mask in zip(asked.concepts, has, strict=True) if mask[n]))
             for n, ((doc, score), record) in enumerate(zip(page, records, strict=True))]
@@ -157,19 +157,10 @@ def _run(gen: Generation, q: SearchQuery, plan: planner.Plan, focus: list[str],
                         not_found=not_found)
 
 
-def _contains(sorted_docs: np.ndarray, docs: np.ndarray) -> np.ndarray:
-    """Which of `docs` are in `sorted_docs` (ascending): a binary search each."""
-    at = np.searchsorted(sorted_docs, docs)
-    inside = at < len(sorted_docs)
-    found = np.zeros(len(docs), dtype=bool)
-    found[inside] = sorted_docs[at[inside]] == docs[inside]
-    return found
-
-
 def _below(found: Scored, more: Scored) -> Scored:
     """`found`, and the other matches of `more` scaled to score below every one of `found`:
     a fill never sits above what it fills, and the page is in the order of the scores shown."""
-    extra = ~np.isin(more.docs, found.docs)
+    extra = ~positions_in(found.docs, more.docs)[0]
     if not extra.any():
         return found
     docs, scores = more.docs[extra], more.scores[extra]

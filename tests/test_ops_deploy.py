@@ -29,7 +29,7 @@ import pytest
 from api_helpers import SEEDS, add_article, manifest
 from deploy_helpers import DEPLOY, Nginx
 from redis_helpers import start_redis
-from server_helpers import ROOT, SKIP_SERVER, SNIPPETS, Server
+from server_helpers import ROOT, SKIP_SERVER, SNIPPETS, BackgroundLoad, Server
 
 from index.build import build
 
@@ -99,7 +99,7 @@ def deployment(tmp_path_factory):
         running.stop()
 
 
-class Load:
+class Load(BackgroundLoad):
     """Threads asking through nginx from many client addresses until stopped."""
 
     def __init__(self, deployment: Deployment, network: int, threads: int = 3):
@@ -108,31 +108,19 @@ class Load:
         self.lock = threading.Lock()
         self.statuses: Counter = Counter()
         self.versions: Counter = Counter()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+        super().__init__(threads)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self.lock:
-                source = next(self.sources)
-            try:
-                status, _, body = self.deployment.call("/v1/snippets?q=sleep", source=source)
-                version = json.loads(body)["index"]["version"] if status == 200 else None
-            except (OSError, http.client.HTTPException) as exc:
-                status, version = type(exc).__name__, None
-            with self.lock:
-                self.statuses[status] += 1
-                self.versions[version] += 1
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
+    def ask_once(self) -> None:
+        with self.lock:
+            source = next(self.sources)
+        try:
+            status, _, body = self.deployment.call("/v1/snippets?q=sleep", source=source)
+            version = json.loads(body)["index"]["version"] if status == 200 else None
+        except (OSError, http.client.HTTPException) as exc:
+            status, version = type(exc).__name__, None
+        with self.lock:
+            self.statuses[status] += 1
+            self.versions[version] += 1
 
 
 def served_by(deployment: Deployment, request_id: str) -> list[int]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections import Counter
 
@@ -21,7 +20,7 @@ import pytest
 import redis as redis_client
 import requests
 from redis_helpers import start_redis
-from server_helpers import SKIP_SERVER, Server, free_port
+from server_helpers import SKIP_SERVER, BackgroundLoad, Server, free_port
 
 pytestmark = pytest.mark.skipif(SKIP_SERVER, reason="SNIPPETS_TEST_SKIP_SERVER=1")
 
@@ -53,7 +52,7 @@ def wait_for(condition, timeout: float, poke=None) -> None:
         time.sleep(0.1)
 
 
-class Load:
+class Load(BackgroundLoad):
     """Threads asking the API on fresh connections (so both workers serve) until stopped;
     the statuses and the slowest answer."""
 
@@ -61,29 +60,17 @@ class Load:
         self.server = server
         self.statuses: Counter = Counter()
         self.slowest = 0.0
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+        super().__init__(threads)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                status = requests.get(f"{self.server.base}/v1/snippets?q=sleep", timeout=5,
-                                      headers={"Connection": "close"}).status_code
-            except requests.RequestException as exc:
-                status = type(exc).__name__
-            self.slowest = max(self.slowest, time.monotonic() - started)
-            self.statuses[status] += 1
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
+    def ask_once(self) -> None:
+        started = time.monotonic()
+        try:
+            status = requests.get(f"{self.server.base}/v1/snippets?q=sleep", timeout=5,
+                                  headers={"Connection": "close"}).status_code
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        self.slowest = max(self.slowest, time.monotonic() - started)
+        self.statuses[status] += 1
 
 
 def test_redis_down_from_the_start_fails_open_per_worker_and_recovers(tmp_path, built_index):

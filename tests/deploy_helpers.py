@@ -13,12 +13,11 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
-from server_helpers import ROOT, free_port, terminate
+from server_helpers import ROOT, free_port, terminate, wait_until_ready
 
 REQUIRE_ENV = "SNIPPETS_REQUIRE_NGINX"
 DEPLOY = ROOT / "deploy"
@@ -106,17 +105,14 @@ class Nginx:
         return self.http.get(self.base + path, **kwargs)
 
     def wait_until_up(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"nginx exited with {self.process.returncode}:\n"
-                                     + self.output())
+        def answers() -> bool:
             try:
                 self.get("/healthz", timeout=1)
-                return
+                return True
             except requests.ConnectionError:
-                time.sleep(0.1)
-        raise AssertionError("nginx did not answer in time:\n" + self.output())
+                return False
+
+        wait_until_ready(self.process, "nginx", "/healthz", answers, self.output, timeout)
 
     def output(self) -> str:
         return (self.workdir / "nginx.out").read_text(encoding="utf-8", errors="replace")

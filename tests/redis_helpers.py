@@ -11,11 +11,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from server_helpers import free_port, terminate
+from server_helpers import free_port, terminate, wait_until_ready
 
 REQUIRE_ENV = "SNIPPETS_REQUIRE_REDIS"
 
@@ -52,15 +51,8 @@ class RedisServer:
             cwd=workdir, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_until_up(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"redis-server exited with {self.process.returncode}:\n"
-                                     + self.log())
-            if ping(self.port):
-                return
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not answer PING in time:\n" + self.log())
+        wait_until_ready(self.process, "redis-server", "PING", lambda: ping(self.port),
+                         self.log, timeout, interval=0.05)
 
     def stop(self) -> int:
         if self.process.poll() is None:

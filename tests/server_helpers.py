@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until_ready(process: subprocess.Popen, name: str, what: str, ready: Callable[[], bool],
+                     output: Callable[[], str], timeout: float, interval: float = 0.1) -> None:
+    """Poll `ready` until it says yes; fail with the process's output if the process exits or
+    `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited with {process.returncode}:\n" + output())
+        if ready():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"{name} did not answer {what} in time:\n" + output())
 
 
 def terminate(process: subprocess.Popen, timeout: float) -> int:
@@ -72,18 +87,13 @@ class Server:
         return http
 
     def wait_until_up(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}:\n"
-                                     + self.log())
+        def healthy() -> bool:
             try:
-                if self.get("/healthz", timeout=1).status_code == 200:
-                    return
+                return self.get("/healthz", timeout=1).status_code == 200
             except (requests.ConnectionError, requests.Timeout):  # booting, or a busy machine
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not answer /healthz in time:\n" + self.log())
+                return False
+
+        wait_until_ready(self.process, "server", "/healthz", healthy, self.log, STARTUP_TIMEOUT)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 10)
